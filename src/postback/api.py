@@ -1,0 +1,66 @@
+"""The admin API (FastAPI): JSON REST under /api/v1, OpenAPI at /api/openapi.json."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from postback.kit.errors import PostbackError
+
+log = logging.getLogger("postback.api")
+
+
+def create_api() -> FastAPI:
+    api = FastAPI(
+        title="Postback",
+        summary="Self-hosted server-to-server conversion tracker",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    _install_error_handlers(api)
+    _include_routers(api)
+    return api
+
+
+def _include_routers(api: FastAPI) -> None:
+    from postback.routers import ROUTERS
+
+    for router in ROUTERS:
+        api.include_router(router, prefix="/api/v1")
+
+
+def _install_error_handlers(api: FastAPI) -> None:
+    @api.exception_handler(PostbackError)
+    async def on_postback_error(_request: Request, exc: PostbackError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @api.exception_handler(RequestValidationError)
+    async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return JSONResponse(
+            {"error": "validation_error", "detail": detail, "fields": fields}, status_code=422
+        )
+
+    @api.exception_handler(StarletteHTTPException)
+    async def on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code)
+
+    @api.exception_handler(Exception)
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            {"error": "server_error", "detail": "internal error, see the server log"},
+            status_code=500,
+        )

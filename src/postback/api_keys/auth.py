@@ -1,0 +1,1 @@
+"""Bearer API-key authentication for the admin API (work in progress)."""

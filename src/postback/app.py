@@ -1,0 +1,93 @@
+"""The ASGI application: hot paths as raw ASGI, everything else through FastAPI.
+
+/c/{key}                     click redirect (clicks/redirect.py)
+/postback, /postback/{key}   inbound postbacks (conversions/receiver.py)
+/name/.../at, /code/.../at   Adsterra-compatible postback paths
+/healthz, /readyz            liveness and readiness
+everything else              the admin API and its docs (api.py)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from postback.api import create_api
+from postback.clicks.redirect import handle_click
+from postback.config import Settings, get_settings
+from postback.conversions.receiver import handle_postback, is_postback_path
+from postback.kit.asgi import Receive, Scope, Send, send_json
+from postback.kit.logs import setup_logging
+from postback.runtime import Runtime
+
+log = logging.getLogger("postback.app")
+
+
+class PostbackApp:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.api = create_api()
+        self.runtime: Runtime | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            await self.api(scope, receive, send)
+            return
+        rt = self.runtime
+        assert rt is not None, "lifespan did not run"
+        path: str = scope["path"]
+        if path.startswith("/c/"):
+            await handle_click(rt, scope, receive, send)
+        elif is_postback_path(path):
+            await handle_postback(rt, scope, receive, send)
+        elif path == "/healthz":
+            await send_json(send, 200, {"status": "ok"})
+        elif path == "/readyz":
+            await _readyz(rt, send)
+        else:
+            await self.api(scope, receive, send)
+
+    def start(self) -> Runtime:
+        setup_logging(self.settings)
+        self.runtime = Runtime.create(self.settings)
+        self.runtime.start()
+        self.api.state.runtime = self.runtime
+        return self.runtime
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.start()
+                    from postback.api_keys.service import bootstrap_admin_key
+
+                    bootstrap_admin_key(self.runtime)  # type: ignore[arg-type]
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _readyz(rt: Runtime, send: Send) -> None:
+    ok = await asyncio.get_running_loop().run_in_executor(None, rt.db.ping)
+    await send_json(send, 200 if ok else 503, {"database": "ok" if ok else "unreachable"})
+
+
+def create_app(settings: Settings | None = None) -> Any:
+    return PostbackApp(settings)

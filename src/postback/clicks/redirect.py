@@ -1,0 +1,83 @@
+"""The click redirect, `GET /c/{campaign_key}`: resolve, record durably, redirect.
+
+A raw ASGI handler, no framework: see kit/asgi.py for why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import parse_qsl
+
+from postback.clicks import repository, service
+from postback.clicks.schemas import CampaignRoute
+from postback.clicks.visitor import visitor_from
+from postback.kit.asgi import Receive, Scope, Send, client_ip, header, send_redirect, send_response
+from postback.runtime import Runtime
+
+log = logging.getLogger("postback.clicks")
+
+NOT_FOUND_PAGE = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>Link not found</title>"
+    b"<h1>Link not found</h1><p>This link is not active.</p></html>"
+)
+UNAVAILABLE_PAGE = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>Try again</title>"
+    b"<h1>Temporarily unavailable</h1><p>Please try again in a moment.</p></html>"
+)
+HTML = b"text/html; charset=utf-8"
+
+
+async def get_route(rt: Runtime, key: str) -> CampaignRoute | None:
+    found, route = rt.routes.get(key)
+    if found:
+        return route
+
+    def load() -> CampaignRoute | None:
+        with rt.db.reader.connect() as conn:
+            return repository.load_route(conn, key)
+
+    route = await asyncio.get_running_loop().run_in_executor(None, load)
+    rt.routes.put(key, route)
+    return route
+
+
+async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
+    method = scope["method"]
+    if method not in ("GET", "HEAD"):
+        await send_response(
+            send, 405, b"method not allowed", extra_headers=[(b"allow", b"GET, HEAD")]
+        )
+        return
+    key = scope["path"][3:]
+    route = await get_route(rt, key) if key and len(key) <= 32 and "/" not in key else None
+    if route is None or not route.active or not route.offers:
+        await _not_routable(send, route)
+        return
+    query = scope["query_string"].decode("latin-1")
+    tokens = service.read_tokens(parse_qsl(query, keep_blank_values=True, errors="replace"))
+    visitor = visitor_from(
+        client_ip(scope, rt.trusted_proxies),
+        header(scope, b"user-agent"),
+        header(scope, b"referer"),
+        header(scope, b"accept-language"),
+    )
+    click = service.new_click(route, tokens, visitor)
+    assert click.location is not None
+    if method == "GET":
+        try:
+            await rt.writer.insert_row(click.row)
+        except Exception:
+            # The redirect promises a stored click; without one the conversion could never be
+            # attributed, so the visitor gets an honest error instead of a silent loss.
+            log.exception("click not stored for campaign %s", key)
+            await send_response(send, 503, UNAVAILABLE_PAGE, HTML, [(b"retry-after", b"1")])
+            return
+    await send_redirect(send, click.location)
+
+
+async def _not_routable(send: Send, route: CampaignRoute | None) -> None:
+    if route is not None and route.fallback_url:
+        await send_redirect(send, route.fallback_url)
+    else:
+        await send_response(send, 404, NOT_FOUND_PAGE, HTML)

@@ -1,0 +1,108 @@
+"""Who clicked: the visitor context taken from one request, trimmed to fit its columns.
+
+User agents and IPs repeat heavily in ad traffic, so both lookups are cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from geoip2fast import GeoIP2Fast
+from ua_parser import parse as parse_ua
+
+from postback.models import REFERRER_MAX, USER_AGENT_MAX
+
+_geo: GeoIP2Fast | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    device: str
+    os: str | None
+    browser: str | None
+
+
+@dataclass(slots=True)
+class Visitor:
+    ip: str | None
+    user_agent: str | None
+    referrer: str | None
+    language: str | None
+    country: str | None
+    device: Device
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "referrer": self.referrer,
+            "language": self.language,
+            "country": self.country,
+            "device": self.device.device,
+            "os": self.device.os,
+            "browser": self.device.browser,
+        }
+
+
+def visitor_from(
+    ip: str | None, user_agent: str | None, referrer: str | None, accept_language: str | None
+) -> Visitor:
+    ua = user_agent[:USER_AGENT_MAX] if user_agent else None
+    return Visitor(
+        ip=ip,
+        user_agent=ua,
+        referrer=referrer[:REFERRER_MAX] if referrer else None,
+        language=primary_language(accept_language),
+        country=country_of(ip) if ip else None,
+        device=device_of(ua or ""),
+    )
+
+
+def primary_language(accept_language: str | None) -> str | None:
+    """First tag of Accept-Language, lower-cased: "en-US,en;q=0.9" -> "en-us"."""
+    if not accept_language:
+        return None
+    first = accept_language.split(",", 1)[0].split(";", 1)[0].strip().lower()
+    return first[:16] or None
+
+
+def load_geo() -> GeoIP2Fast:
+    global _geo
+    if _geo is None:
+        _geo = GeoIP2Fast()
+    return _geo
+
+
+@lru_cache(maxsize=65_536)
+def country_of(ip: str) -> str | None:
+    code = load_geo().lookup(ip).country_code
+    # The database answers "--" for private and unknown ranges and two-letter codes otherwise.
+    return code if isinstance(code, str) and len(code) == 2 and code.isalpha() else None
+
+
+_TABLETS = ("iPad", "Tablet", "Kindle", "Nexus 7", "Nexus 9", "SM-T")
+
+
+@lru_cache(maxsize=16_384)
+def device_of(user_agent: str) -> Device:
+    if not user_agent:
+        return Device("unknown", None, None)
+    parsed = parse_ua(user_agent)
+    os_family = parsed.os.family if parsed.os else None
+    browser = parsed.user_agent.family if parsed.user_agent else None
+    device_family = parsed.device.family if parsed.device else ""
+    return Device(_device_type(user_agent, device_family, os_family), os_family, browser)
+
+
+def _device_type(user_agent: str, family: str, os_family: str | None) -> str:
+    if family == "Spider":
+        return "bot"
+    if any(marker in user_agent for marker in _TABLETS):
+        return "tablet"
+    if os_family in ("Android", "iOS") or "Mobile" in user_agent:
+        return "mobile"
+    if os_family in ("Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora"):
+        return "desktop"
+    return "other"

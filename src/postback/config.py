@@ -1,0 +1,48 @@
+"""The one settings object. Every value can be set from the environment with the POSTBACK_ prefix."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POSTBACK_", env_file=".env", extra="ignore")
+
+    # Storage: a SQLite file by default, PostgreSQL in production.
+    database_url: str = "sqlite:///postback.db"
+    # SQLite `synchronous`: FULL makes every group commit survive power loss, not just kill -9.
+    sqlite_synchronous: str = "FULL"
+
+    # Public address used when we print tracking links and postback URLs.
+    public_url: str = "http://127.0.0.1:8000"
+    admin_api_key: str | None = None
+
+    # Money: reports and revenue are kept in this currency.
+    account_currency: str = "USD"
+
+    # Write path: how many queued writes one group commit may take at most.
+    group_commit_max_batch: int = 512
+    # How long a campaign or network stays in the in-process cache before it is read again.
+    config_cache_ttl: timedelta = timedelta(seconds=5)
+
+    # Inbound postbacks.
+    default_lookback: timedelta = timedelta(days=30)
+    max_body_bytes: int = 65_536
+    # Trust X-Forwarded-For from these proxies (comma-separated IPs); empty means trust nobody.
+    trusted_proxies: str = ""
+
+    # Logging: "text" for humans, "json" for log shippers.
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,238 @@
+"""The schema: one place for every table, shared by the ORM (admin API) and Core (hot paths).
+
+Conventions: money columns end in `_micros` (see kit/money.py); times are UTC; public ids are
+strings (ULIDs or short keys), internal foreign keys are integers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Lengths shared by the columns and the code that trims input to fit them.
+USER_AGENT_MAX = 512
+REFERRER_MAX = 1024
+TOKEN_VALUE_MAX = 255
+URL_MAX = 2048
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    # SHA-256 of the whole key: keys are 192-bit random, so a fast hash is safe here.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TrafficSource(Timestamped, Base):
+    __tablename__ = "traffic_sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    template: Mapped[str] = mapped_column(String(50), default="custom")
+    # Query parameter of our tracking link that carries the source's own click ID.
+    external_id_param: Mapped[str] = mapped_column(String(50), default="external_id")
+    # Query parameter that carries the per-click cost, for the "token" cost model.
+    cost_param: Mapped[str] = mapped_column(String(50), default="cost")
+    postback_url: Mapped[str | None] = mapped_column(String(URL_MAX))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Network(Timestamped, Base):
+    __tablename__ = "networks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    template: Mapped[str] = mapped_column(String(50), default="custom")
+    secret: Mapped[str | None] = mapped_column(String(200))
+    allowed_ips: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    lookback_days: Mapped[int] = mapped_column(Integer, default=30)
+    duplicate_mode: Mapped[str] = mapped_column(String(20), default="ignore")
+    # Per-event overrides of duplicate_mode, e.g. {"rebill": "new_per_txid"}.
+    duplicate_modes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Extra parameter aliases, {"their_name": "canonical_name"}; they win over the defaults.
+    aliases: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Their status words to ours, {"1": "approved", "hold": "pending"}.
+    status_map: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Offer(Timestamped, Base):
+    __tablename__ = "offers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(URL_MAX))
+    network_id: Mapped[int | None] = mapped_column(ForeignKey("networks.id"))
+    payout_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Campaign(Timestamped, Base):
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    traffic_source_id: Mapped[int] = mapped_column(ForeignKey("traffic_sources.id"))
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    # "none", "cpc" (cost_value per click), "cpm" (per 1000 clicks) or "token" (source passes it).
+    cost_model: Mapped[str] = mapped_column(String(10), default="none")
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    fallback_url: Mapped[str | None] = mapped_column(String(URL_MAX))
+
+
+class CampaignOffer(Base):
+    __tablename__ = "campaign_offers"
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"), primary_key=True)
+    weight: Mapped[int] = mapped_column(Integer, default=100)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Click(Base):
+    __tablename__ = "clicks"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    offer_id: Mapped[int | None] = mapped_column(Integer)
+    traffic_source_id: Mapped[int] = mapped_column(Integer)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX))
+    referrer: Mapped[str | None] = mapped_column(String(REFERRER_MAX))
+    language: Mapped[str | None] = mapped_column(String(16))
+    country: Mapped[str | None] = mapped_column(String(2))
+    device: Mapped[str | None] = mapped_column(String(16))
+    os: Mapped[str | None] = mapped_column(String(50))
+    browser: Mapped[str | None] = mapped_column(String(50))
+    external_id: Mapped[str | None] = mapped_column(String(TOKEN_VALUE_MAX))
+    tokens: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index(None, "campaign_id", "created_at"),)
+
+
+class Conversion(Base):
+    __tablename__ = "conversions"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    click_id: Mapped[str] = mapped_column(String(26))
+    # The duplicate rule's key: "" for one conversion per (click, event), the txid otherwise.
+    dedupe_key: Mapped[str] = mapped_column(String(TOKEN_VALUE_MAX))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    click_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    offer_id: Mapped[int | None] = mapped_column(Integer)
+    network_id: Mapped[int | None] = mapped_column(Integer)
+    traffic_source_id: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(50))
+    txid: Mapped[str | None] = mapped_column(String(TOKEN_VALUE_MAX))
+    status: Mapped[str] = mapped_column(String(12))
+    # In the account currency; the original amount and the rate used are kept beside it.
+    payout_micros: Mapped[int] = mapped_column(BigInteger)
+    revenue_micros: Mapped[int] = mapped_column(BigInteger)
+    commission_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    original_amount: Mapped[str] = mapped_column(String(40))
+    original_currency: Mapped[str] = mapped_column(String(3))
+    fx_rate: Mapped[str] = mapped_column(String(40))
+    fx_date: Mapped[str | None] = mapped_column(String(10))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        UniqueConstraint("click_id", "event", "dedupe_key"),
+        Index(None, "campaign_id", "created_at"),
+    )
+
+
+class ConversionStatusChange(Base):
+    """Append-only ledger: every status or payout change with its revenue delta."""
+
+    __tablename__ = "conversion_status_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversion_id: Mapped[str] = mapped_column(ForeignKey("conversions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    payout_delta_micros: Mapped[int] = mapped_column(BigInteger)
+    revenue_delta_micros: Mapped[int] = mapped_column(BigInteger)
+    postback_id: Mapped[str | None] = mapped_column(String(26))
+
+
+class PostbackLogEntry(Base):
+    """Every inbound postback request, accepted or not: the first place to look for a lost one."""
+
+    __tablename__ = "postback_log"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    source_ip: Mapped[str | None] = mapped_column(String(45))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(URL_MAX))
+    query: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    parsed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    network_id: Mapped[int | None] = mapped_column(Integer)
+    click_id: Mapped[str | None] = mapped_column(String(TOKEN_VALUE_MAX), index=True)
+    outcome: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str] = mapped_column(String(40))
+    http_status: Mapped[int] = mapped_column(Integer)
+    conversion_id: Mapped[str | None] = mapped_column(String(26))
+
+
+class Delivery(Base):
+    """Outbound postback queued in the conversion's own transaction (transactional outbox)."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    conversion_id: Mapped[str] = mapped_column(ForeignKey("conversions.id"), index=True)
+    traffic_source_id: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(URL_MAX))
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index(None, "state", "next_attempt_at"),)

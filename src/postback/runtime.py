@@ -1,0 +1,40 @@
+"""What one server process holds while it runs: settings, database, writer and caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from postback.config import Settings
+from postback.kit.cache import TTLCache
+from postback.kit.db import Database
+from postback.kit.writer import GroupCommitWriter
+from postback.models import Click
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    writer: GroupCommitWriter
+    trusted_proxies: frozenset[str] = field(default_factory=frozenset)
+    routes: TTLCache = field(init=False)
+    networks: TTLCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        ttl = self.settings.config_cache_ttl.total_seconds()
+        self.routes = TTLCache(ttl)
+        self.networks = TTLCache(ttl)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        db = Database(settings)
+        writer = GroupCommitWriter(db.engine, Click.__table__, settings.group_commit_max_batch)
+        proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+        return cls(settings=settings, db=db, writer=writer, trusted_proxies=proxies)
+
+    def start(self) -> None:
+        self.writer.start()
+
+    def stop(self) -> None:
+        self.writer.stop()
+        self.db.dispose()
