@@ -1,4 +1,4 @@
-"""The one settings object. Every value can be set from the environment with the POSTBACK_ prefix."""
+"""The one settings object; every value can be set from the environment (POSTBACK_ prefix)."""
 
 from __future__ import annotations
 

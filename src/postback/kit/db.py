@@ -27,7 +27,7 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(settings: Settings, *, read_only: bool = False, **kwargs: Any) -> Engine:
-    """An engine; on SQLite `read_only` gives deferred transactions that never take the write lock."""
+    """An engine; on SQLite, `read_only` makes deferred transactions that skip the write lock."""
     url = normalize_url(settings.database_url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)

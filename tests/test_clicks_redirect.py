@@ -1,0 +1,54 @@
+"""The click redirect over real HTTP (fixtures create config rows directly)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from sqlalchemy import select
+
+from postback.models import Campaign, CampaignOffer, Click, Offer, TrafficSource
+from tests.conftest import LiveServer
+
+
+def make_campaign(live: LiveServer, url: str, **campaign: object) -> str:
+    with live.runtime.db.session() as s:
+        src = TrafficSource(name="src", external_id_param="subid")
+        s.add(src)
+        s.flush()
+        offer = Offer(name="offer", url=url)
+        s.add(offer)
+        s.flush()
+        camp = Campaign(key="k" + str(src.id), name="c", traffic_source_id=src.id, **campaign)
+        s.add(camp)
+        s.flush()
+        s.add(CampaignOffer(campaign_id=camp.id, offer_id=offer.id, weight=1))
+        return camp.key
+
+
+def test_click_is_stored_before_the_redirect_and_macros_are_filled(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    key = make_campaign(live, "https://offer.test/?cid={clickid}&zone={zone}&ext={external_id}")
+    resp = http.get(f"/c/{key}", params={"zone": "a b&c", "subid": "ext-1"})
+    assert resp.status_code == 302
+    assert resp.headers["cache-control"] == "no-store"
+    query = parse_qs(urlsplit(resp.headers["location"]).query)
+    assert query["zone"] == ["a b&c"]
+    assert query["ext"] == ["ext-1"]
+    clickid = query["cid"][0]
+    assert len(clickid) == 26
+    with live.runtime.db.session() as s:
+        click = s.scalars(select(Click).where(Click.id == clickid)).one()
+    assert click.external_id == "ext-1"
+    assert click.tokens == {"zone": "a b&c", "subid": "ext-1"}
+
+
+def test_unknown_campaign_is_404_and_head_records_nothing(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    assert http.get("/c/nope").status_code == 404
+    key = make_campaign(live, "https://offer.test/?cid={clickid}")
+    assert http.head(f"/c/{key}").status_code == 302
+    with live.runtime.db.session() as s:
+        assert s.scalars(select(Click)).all() == []
