@@ -26,6 +26,7 @@ from postback.config import Settings
 from postback.kit.db import normalize_url
 from postback.kit.migrate import upgrade
 from postback.models import Base
+from postback.runtime import Runtime
 
 DATABASES = [
     d for d in os.environ.get("POSTBACK_TEST_DATABASES", "sqlite,postgresql").split(",") if d
@@ -81,7 +82,7 @@ class LiveServer:
     settings: Settings
 
     @property
-    def runtime(self):  # noqa: ANN201 - the running Runtime
+    def runtime(self) -> Runtime:
         assert self.app.runtime is not None
         return self.app.runtime
 
