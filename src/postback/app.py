@@ -72,7 +72,7 @@ class PostbackApp:
                     self.start()
                     from postback.api_keys.service import bootstrap_admin_key
 
-                    bootstrap_admin_key(self.runtime)  # type: ignore[arg-type]
+                    bootstrap_admin_key(self.runtime)
                 except Exception as exc:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})

@@ -22,7 +22,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 # Lengths shared by the columns and the code that trims input to fit them.
 USER_AGENT_MAX = 512
@@ -42,16 +44,37 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on both databases.
+
+    SQLite has no time zone type and hands back naive values; PostgreSQL's timestamptz hands
+    back aware ones. Code compares click and conversion times, so both must look the same.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Timestamped:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class ApiKey(Base):
@@ -61,8 +84,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     # SHA-256 of the whole key: keys are 192-bit random, so a fast hash is safe here.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class TrafficSource(Timestamped, Base):
@@ -135,7 +158,7 @@ class CampaignOffer(Base):
 class Click(Base):
     __tablename__ = "clicks"
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     campaign_id: Mapped[int] = mapped_column(Integer)
     offer_id: Mapped[int | None] = mapped_column(Integer)
     traffic_source_id: Mapped[int] = mapped_column(Integer)
@@ -161,9 +184,9 @@ class Conversion(Base):
     click_id: Mapped[str] = mapped_column(String(26))
     # The duplicate rule's key: "" for one conversion per (click, event), the txid otherwise.
     dedupe_key: Mapped[str] = mapped_column(String(TOKEN_VALUE_MAX))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    click_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    click_at: Mapped[datetime] = mapped_column(UtcDateTime())
     campaign_id: Mapped[int] = mapped_column(Integer)
     offer_id: Mapped[int | None] = mapped_column(Integer)
     network_id: Mapped[int | None] = mapped_column(Integer)
@@ -194,7 +217,7 @@ class ConversionStatusChange(Base):
     __tablename__ = "conversion_status_changes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversion_id: Mapped[str] = mapped_column(ForeignKey("conversions.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     from_status: Mapped[str | None] = mapped_column(String(12))
     to_status: Mapped[str] = mapped_column(String(12))
     payout_delta_micros: Mapped[int] = mapped_column(BigInteger)
@@ -207,7 +230,7 @@ class PostbackLogEntry(Base):
 
     __tablename__ = "postback_log"
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     source_ip: Mapped[str | None] = mapped_column(String(45))
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(String(URL_MAX))
@@ -232,7 +255,7 @@ class Delivery(Base):
     url: Mapped[str] = mapped_column(String(URL_MAX))
     state: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index(None, "state", "next_attempt_at"),)

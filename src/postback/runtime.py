@@ -28,7 +28,7 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         db = Database(settings)
-        writer = GroupCommitWriter(db.engine, Click.__table__, settings.group_commit_max_batch)
+        writer = GroupCommitWriter(db.engine, Click.__table__, settings.group_commit_max_batch)  # type: ignore[arg-type]
         proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
         return cls(settings=settings, db=db, writer=writer, trusted_proxies=proxies)
 

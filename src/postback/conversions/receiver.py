@@ -1,14 +1,187 @@
-"""Inbound postbacks (work in progress)."""
+"""Inbound postbacks: `GET|POST /postback[/{network_key}]` and the Adsterra-style paths.
+
+Raw ASGI (see kit/asgi.py). The request is parsed here; every rule runs in the group-commit
+writer (conversions/service.py), where the conversion, its ledger row, its outbound postback and
+the log row are committed together before we answer.
+"""
 
 from __future__ import annotations
 
-from postback.kit.asgi import Receive, Scope, Send, send_response
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from sqlalchemy import Connection
+
+from postback.conversions import service
+from postback.conversions.parsing import Refused
+from postback.conversions.reasons import Reason
+from postback.conversions.records import Outcome, PostbackRequest
+from postback.kit.asgi import (
+    BodyTooLarge,
+    Receive,
+    Scope,
+    Send,
+    client_ip,
+    header,
+    read_body,
+    send_json,
+    send_response,
+)
 from postback.runtime import Runtime
+
+log = logging.getLogger("postback.postbacks")
+
+MAX_PARAMS = 100
 
 
 def is_postback_path(path: str) -> bool:
     return path == "/postback" or path.startswith(("/postback/", "/name/", "/code/"))
 
 
+def route(path: str) -> tuple[str | None, str | None] | None:
+    """(network_key, currency from the path) for a postback path, None if it is not one.
+
+    /postback, /postback/{key}, /name/{key}/at (USD), /code/{CUR}/{key}/at.
+    """
+    parts = path.strip("/").split("/")
+    if parts == ["postback"]:
+        return None, None
+    if len(parts) == 2 and parts[0] == "postback" and parts[1]:
+        return parts[1], None
+    if len(parts) == 3 and parts[0] == "name" and parts[2] == "at" and parts[1]:
+        return parts[1], "USD"
+    if len(parts) == 4 and parts[0] == "code" and parts[3] == "at" and parts[2]:
+        return parts[2], parts[1].upper()
+    return None
+
+
 async def handle_postback(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
-    await send_response(send, 503, b"not yet")
+    wants_json = "application/json" in (header(scope, b"accept") or "")
+    request = PostbackRequest(
+        received_at=datetime.now(UTC),
+        method=scope["method"],
+        path=scope["path"],
+        query=scope["query_string"].decode("latin-1"),
+        body="",
+        source_ip=client_ip(scope, rt.trusted_proxies),
+        params={},
+    )
+    try:
+        await _parse(rt, scope, receive, request)
+    except Refused as refused:
+        outcome = await _log_only(rt, request, Outcome(refused.reason, refused.detail))
+    else:
+        outcome = await _process(rt, request)
+    await _respond(send, outcome, wants_json)
+
+
+async def _parse(rt: Runtime, scope: Scope, receive: Receive, request: PostbackRequest) -> None:
+    routed = route(request.path)
+    if routed is None:
+        raise Refused(Reason.UNKNOWN_NETWORK, f"{request.path} is not a postback URL")
+    request.network_key, request.path_currency = routed
+    if request.method not in ("GET", "POST"):
+        raise Refused(Reason.METHOD_NOT_ALLOWED, "use GET or POST")
+    params = _pairs(request.query)
+    if request.method == "POST":
+        try:
+            raw = await read_body(receive, rt.settings.max_body_bytes)
+        except BodyTooLarge as exc:
+            raise Refused(Reason.BODY_TOO_LARGE, "the request body is too large") from exc
+        request.body = raw.decode("utf-8", "replace")
+        # Body values win over query values of the same name.
+        params.update(_body_params(header(scope, b"content-type") or "", request.body))
+    request.params = params
+
+
+def _pairs(text: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
+        if len(params) >= MAX_PARAMS:
+            break
+        params.setdefault(name, value)
+    return params
+
+
+def _body_params(content_type: str, body: str) -> dict[str, str]:
+    if not body.strip():
+        return {}
+    if "json" in content_type or body.lstrip().startswith("{"):
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Refused(Reason.INVALID_BODY, "the body is not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise Refused(Reason.INVALID_BODY, "the JSON body must be an object")
+        return {str(k): _text(v) for k, v in list(data.items())[:MAX_PARAMS]}
+    return _pairs(body)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+async def _process(rt: Runtime, request: PostbackRequest) -> Outcome:
+    def job(conn: Connection) -> Outcome:
+        return service.process(conn, request, rt.networks, rt.settings.account_currency)
+
+    try:
+        outcome: Outcome = await rt.writer.run_job(job)
+    except Exception:
+        log.exception("postback failed: %s %s?%s", request.method, request.path, request.query)
+        return await _log_only(rt, request, Outcome(Reason.SERVER_ERROR, "try again later"))
+    _log_outcome(request, outcome)
+    return outcome
+
+
+async def _log_only(rt: Runtime, request: PostbackRequest, outcome: Outcome) -> Outcome:
+    def job(conn: Connection) -> Outcome:
+        service.write_log(conn, request, outcome, None)
+        return outcome
+
+    try:
+        await rt.writer.run_job(job)
+    except Exception:
+        log.exception("postback log not written")
+    _log_outcome(request, outcome)
+    return outcome
+
+
+def _log_outcome(request: PostbackRequest, outcome: Outcome) -> None:
+    if outcome.reason.outcome == "refused":
+        log.info(
+            "postback refused: %s (%s)",
+            outcome.reason.value,
+            outcome.detail,
+            extra={"fields": {"ip": request.source_ip, "path": request.path}},
+        )
+
+
+async def _respond(send: Send, outcome: Outcome, wants_json: bool) -> None:
+    reason, status = outcome.reason, outcome.reason.http_status
+    if wants_json:
+        if status == 200:
+            payload = {"result": reason.value, "conversion_id": outcome.conversion_id}
+        else:
+            payload = {"error": reason.value, "detail": outcome.detail}
+        await send_json(send, status, payload)
+        return
+    if reason is Reason.ACCEPTED:
+        text = f"OK accepted {outcome.conversion_id}"
+    elif status == 200:
+        text = f"OK {reason.value}"
+    else:
+        text = f"ERROR {reason.value}: {outcome.detail}"
+    extra = [(b"retry-after", b"5")] if status in (429, 503) else None
+    await send_response(send, status, (text + "\n").encode(), extra_headers=extra)

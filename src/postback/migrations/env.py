@@ -25,7 +25,9 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    engine = make_engine(Settings(database_url=context.config.get_main_option("sqlalchemy.url")))
+    engine = make_engine(
+        Settings(database_url=context.config.get_main_option("sqlalchemy.url") or "")
+    )
     with engine.connect() as conn:
         run(conn)
     engine.dispose()

@@ -1,0 +1,86 @@
+"""Value objects of the postback pipeline (plain dataclasses: the hot path avoids pydantic)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from postback.conversions.reasons import Reason
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    id: int
+    key: str
+    secret: str | None
+    allowed_ips: tuple[IPNetwork, ...]
+    currency: str
+    lookback: timedelta
+    duplicate_mode: str
+    duplicate_modes: dict[str, str]
+    aliases: dict[str, str]
+    status_map: dict[str, str]
+
+    @classmethod
+    def from_row(cls, row: Any) -> NetworkConfig:
+        return cls(
+            id=row.id,
+            key=row.key,
+            secret=row.secret or None,
+            allowed_ips=tuple(ipaddress.ip_network(c, strict=False) for c in row.allowed_ips or []),
+            currency=row.currency,
+            lookback=timedelta(days=row.lookback_days),
+            duplicate_mode=row.duplicate_mode,
+            duplicate_modes=dict(row.duplicate_modes or {}),
+            aliases=dict(row.aliases or {}),
+            status_map={str(k): str(v) for k, v in (row.status_map or {}).items()},
+        )
+
+    def mode_for(self, event: str) -> str:
+        return self.duplicate_modes.get(event, self.duplicate_mode)
+
+
+@dataclass(frozen=True, slots=True)
+class ClickRecord:
+    """The stored click a postback is attributed to, with its offer's defaults."""
+
+    id: str
+    created_at: datetime
+    campaign_id: int
+    offer_id: int | None
+    traffic_source_id: int
+    external_id: str | None
+    tokens: dict[str, Any]
+    is_test: bool
+    network_id: int | None
+    offer_payout_micros: int
+    offer_currency: str
+    source_postback_url: str | None
+
+
+@dataclass(slots=True)
+class PostbackRequest:
+    """One inbound request as received, before any rule has looked at it."""
+
+    received_at: datetime
+    method: str
+    path: str
+    query: str
+    body: str
+    source_ip: str | None
+    params: dict[str, str]
+    network_key: str | None = None
+    path_currency: str | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    reason: Reason
+    detail: str = ""
+    conversion_id: str | None = None
+    log_id: str | None = None
+    parsed: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,227 @@
+"""The inbound postback pipeline: a list of small named steps.
+
+Each step reads and enriches the context, or refuses the postback by raising `Refused` with a
+reason code. The last step records the conversion. Whatever happens, one postback-log row is
+written in the same transaction, so the log and the conversions can never disagree.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from postback.conversions import parsing, repository
+from postback.conversions.fx import rates
+from postback.conversions.parsing import Fields, Refused
+from postback.conversions.reasons import Reason
+from postback.conversions.recording import record_conversion
+from postback.conversions.records import ClickRecord, NetworkConfig, Outcome, PostbackRequest
+from postback.kit.cache import TTLCache
+from postback.kit.ids import looks_like_click_id, new_id
+
+# Trim what we keep of a raw request: enough to debug, not enough to bloat the log table.
+LOG_QUERY_MAX = 4096
+LOG_BODY_MAX = 8192
+_SECRET_PARAM = re.compile(r"(?i)((?:^|[&?])(?:token|key|security_token)=)[^&]*")
+
+
+@dataclass(slots=True)
+class Context:
+    conn: Connection
+    request: PostbackRequest
+    networks: TTLCache[Any, NetworkConfig]
+    account_currency: str
+    fields: Fields = field(default_factory=Fields)
+    network: NetworkConfig | None = None
+    authenticated: bool = False
+    click: ClickRecord | None = None
+    clickid: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+Step = Callable[[Context], None]
+
+
+def read_fields(ctx: Context) -> None:
+    aliases = ctx.network.aliases if ctx.network else {}
+    ctx.fields = parsing.canonical_fields(ctx.request.params, aliases)
+    parsing.reject_placeholders(ctx.fields)
+
+
+def require_clickid(ctx: Context) -> None:
+    ctx.clickid = parsing.require_clickid(ctx.fields)
+
+
+def network_from_path(ctx: Context) -> None:
+    key = ctx.request.network_key
+    if key is None:
+        return
+    network = ctx.networks.get_or_load(
+        ("key", key), lambda _k: repository.load_network_by_key(ctx.conn, key)
+    )
+    if network is None:
+        raise Refused(Reason.UNKNOWN_NETWORK, f"no network has the key {key!r}")
+    ctx.network = network
+    read_fields(ctx)  # the network's own aliases may name the fields differently
+
+
+def authenticate(ctx: Context) -> None:
+    network = ctx.network
+    if network is None or ctx.authenticated:
+        return
+    if network.allowed_ips and not _ip_allowed(ctx.request.source_ip, network):
+        raise Refused(
+            Reason.IP_NOT_ALLOWED, f"{ctx.request.source_ip} is not in the network's allowlist"
+        )
+    if network.secret:
+        sent = ctx.fields.get("token") or ""
+        if not hmac.compare_digest(sent.encode(), network.secret.encode()):
+            raise Refused(Reason.BAD_TOKEN, "the security token is missing or wrong")
+    ctx.authenticated = True
+
+
+def _ip_allowed(ip: str | None, network: NetworkConfig) -> bool:
+    if ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in allowed for allowed in network.allowed_ips)
+
+
+def find_click(ctx: Context) -> None:
+    click = (
+        repository.load_click(ctx.conn, ctx.clickid) if looks_like_click_id(ctx.clickid) else None
+    )
+    if click is None:
+        raise Refused(Reason.UNKNOWN_CLICK, f"no click has the ID {ctx.clickid!r}")
+    ctx.click = click
+
+
+def network_from_click(ctx: Context) -> None:
+    assert ctx.click is not None
+    network_id = ctx.click.network_id
+    if ctx.network is not None or network_id is None:
+        return
+    ctx.network = ctx.networks.get_or_load(
+        ("id", network_id), lambda _k: repository.load_network_by_id(ctx.conn, network_id)
+    )
+    if ctx.network is not None:
+        read_fields(ctx)
+
+
+def parse_values(ctx: Context) -> None:
+    assert ctx.click is not None
+    f, network = ctx.fields, ctx.network
+    payout = parsing.parse_payout(f)
+    currency = parsing.parse_currency(f, rates.currencies()) if f.get("currency") else None
+    if payout is None:
+        payout = Decimal(ctx.click.offer_payout_micros) / 1_000_000
+        currency = currency or ctx.click.offer_currency
+    currency = currency or ctx.request.path_currency or (network.currency if network else None)
+    ctx.values = {
+        "payout": payout,
+        "payout_explicit": f.get("payout") is not None,
+        "currency": currency or ctx.account_currency,
+        "commission": _commission(f, payout),
+        "event": parsing.parse_event(f),
+        "status": parsing.parse_status(f, network.status_map if network else {}),
+        "status_explicit": f.get("status") is not None,
+        "txid": parsing.parse_txid(f),
+    }
+
+
+def _commission(f: Fields, payout: Decimal) -> Decimal:
+    com = parsing.parse_payout(f, "com")
+    if com:
+        return com
+    percent = parsing.parse_payout(f, "comperc")
+    return (payout * percent / 100) if percent else Decimal(0)
+
+
+def check_window(ctx: Context) -> None:
+    assert ctx.click is not None
+    lookback = ctx.network.lookback if ctx.network else None
+    if lookback is not None and ctx.request.received_at - ctx.click.created_at > lookback:
+        raise Refused(
+            Reason.OUTSIDE_WINDOW,
+            f"the click is older than the {lookback.days}-day lookback window",
+        )
+
+
+STEPS: tuple[Step, ...] = (
+    read_fields,
+    network_from_path,
+    authenticate,
+    require_clickid,
+    find_click,
+    network_from_click,
+    authenticate,
+    parse_values,
+    check_window,
+)
+
+
+def process(
+    conn: Connection,
+    request: PostbackRequest,
+    networks: TTLCache[Any, NetworkConfig],
+    account_currency: str,
+) -> Outcome:
+    """Run the pipeline and write its log row, in the caller's transaction."""
+    ctx = Context(conn, request, networks, account_currency)
+    try:
+        for step in STEPS:
+            step(ctx)
+        outcome = record_conversion(ctx)
+    except Refused as refused:
+        outcome = Outcome(refused.reason, refused.detail)
+    outcome.parsed = _parsed(ctx)
+    write_log(conn, request, outcome, ctx)
+    return outcome
+
+
+def _parsed(ctx: Context) -> dict[str, Any]:
+    parsed: dict[str, Any] = dict(ctx.fields.values)
+    parsed.pop("token", None)  # never keep a secret in the log
+    if ctx.fields.params:
+        parsed["params"] = ctx.fields.params
+    return parsed
+
+
+def write_log(
+    conn: Connection, request: PostbackRequest, outcome: Outcome, ctx: Context | None
+) -> None:
+    outcome.log_id = new_id()
+    repository.insert_log(
+        conn,
+        {
+            "id": outcome.log_id,
+            "received_at": request.received_at,
+            "source_ip": request.source_ip,
+            "method": request.method,
+            "path": request.path[:2048],
+            "query": _redact(request.query)[:LOG_QUERY_MAX],
+            "body": _redact(request.body)[:LOG_BODY_MAX],
+            "parsed": outcome.parsed,
+            "network_id": ctx.network.id if ctx and ctx.network else None,
+            "click_id": (ctx.clickid[:255] or None) if ctx else None,
+            "outcome": outcome.reason.outcome,
+            "reason": outcome.reason.value,
+            "http_status": outcome.reason.http_status,
+            "conversion_id": outcome.conversion_id,
+        },
+    )
+
+
+def _redact(text: str) -> str:
+    # A network secret in the logged query would leak it to every dashboard viewer.
+    return _SECRET_PARAM.sub(r"\1***", text)

@@ -1,0 +1,57 @@
+"""Config rows for tests, written straight through the ORM (the admin API has its own tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from postback.kit.ids import new_key
+from postback.models import Campaign, CampaignOffer, Network, Offer, TrafficSource
+from tests.conftest import LiveServer
+
+
+@dataclass
+class Setup:
+    campaign_key: str
+    campaign_id: int
+    network_key: str
+    network_id: int
+    offer_id: int
+    source_id: int
+
+
+def make_setup(
+    live: LiveServer,
+    *,
+    network: dict[str, Any] | None = None,
+    offer: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
+) -> Setup:
+    with live.runtime.db.session() as s:
+        src = TrafficSource(name="source", external_id_param="subid", **(source or {}))
+        net = Network(key=new_key(), name="network", **(network or {}))
+        s.add_all([src, net])
+        s.flush()
+        off = Offer(
+            name="offer",
+            url="https://offer.test/?click={clickid}",
+            network_id=net.id,
+            **(offer or {}),
+        )
+        s.add(off)
+        s.flush()
+        camp = Campaign(key=new_key(), name="campaign", traffic_source_id=src.id)
+        s.add(camp)
+        s.flush()
+        s.add(CampaignOffer(campaign_id=camp.id, offer_id=off.id, weight=1))
+        return Setup(camp.key, camp.id, net.key, net.id, off.id, src.id)
+
+
+def click(http: httpx.Client, setup: Setup, **tokens: str) -> str:
+    """Send one click through the tracking link; returns the click ID from the redirect."""
+    resp = http.get(f"/c/{setup.campaign_key}", params=tokens)
+    assert resp.status_code == 302, resp.text
+    return parse_qs(urlsplit(resp.headers["location"]).query)["click"][0]
