@@ -244,3 +244,48 @@ def _test_click(live: LiveServer, campaign_key: str) -> str:
             )
         )
     return cid
+
+
+def _sign(secret: str, timestamp: int, query: str, body: str = "") -> dict[str, str]:
+    import hashlib
+    import hmac
+
+    digest = hmac.new(
+        secret.encode(), f"{timestamp}.{query}.{body}".encode(), hashlib.sha256
+    ).hexdigest()
+    return {"X-Postback-Signature": f"sha256={digest}", "X-Postback-Timestamp": str(timestamp)}
+
+
+def test_signed_postbacks_need_a_fresh_matching_signature(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    import time
+
+    setup = make_setup(live, network={"signing_secret": "k3y"})
+    cid = click(http, setup)
+    query = f"clickid={cid}&payout=2"
+    url = f"/postback/{setup.network_key}?{query}"
+    now = int(time.time())
+    cases = [
+        ({}, 403),
+        (_sign("wrong", now, query), 403),
+        (_sign("k3y", now - 3600, query), 403),  # a replay from an hour ago
+        (_sign("k3y", now, query + "&payout=200"), 403),  # signed another query
+    ]
+    for headers, status in cases:
+        resp = http.get(url, headers=headers)
+        assert (resp.status_code, resp.text.split(":")[0]) == (status, "ERROR bad_signature")
+    assert http.get(url, headers=_sign("k3y", now, query)).text.startswith("OK accepted")
+
+
+def test_rate_limit_refuses_with_429_and_logs_it(live: LiveServer, http: httpx.Client) -> None:
+    from postback.kit.ratelimit import RateLimiter
+
+    original = live.runtime.postback_limiter
+    live.runtime.postback_limiter = RateLimiter(per_second=0.001, burst=2)
+    try:
+        codes = [http.get("/postback?clickid=x").status_code for _ in range(3)]
+    finally:
+        live.runtime.postback_limiter = original
+    assert codes == [404, 404, 429]
+    assert [e.reason for e in log_rows(live)][-1] == "rate_limited"

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     # Inbound postbacks.
     default_lookback: timedelta = timedelta(days=30)
     max_body_bytes: int = 65_536
+    # Per source IP and process; 0 turns the limit off. Refused requests get 429 rate_limited.
+    postback_rate_limit: float = 0
+    postback_rate_burst: int = 100
+    # HMAC-signed postbacks: how far a signature's timestamp may be from our clock.
+    signature_tolerance: timedelta = timedelta(minutes=5)
     # Trust X-Forwarded-For from these proxies (comma-separated IPs); empty means trust nobody.
     trusted_proxies: str = ""
 

@@ -108,6 +108,8 @@ class Network(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(100))
     template: Mapped[str] = mapped_column(String(50), default="custom")
     secret: Mapped[str | None] = mapped_column(String(200))
+    # When set, postbacks must carry an HMAC-SHA256 signature made with it (see docs/postbacks.md).
+    signing_secret: Mapped[str | None] = mapped_column(String(200))
     allowed_ips: Mapped[list[Any]] = mapped_column(JSON, default=list)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     lookback_days: Mapped[int] = mapped_column(Integer, default=30)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from postback.config import Settings
 from postback.kit.cache import TTLCache
 from postback.kit.db import Database
+from postback.kit.ratelimit import RateLimiter
 from postback.kit.writer import GroupCommitWriter
 from postback.models import Click
 
@@ -17,6 +18,7 @@ class Runtime:
     db: Database
     writer: GroupCommitWriter
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
+    postback_limiter: RateLimiter = field(init=False)
     routes: TTLCache = field(init=False)
     networks: TTLCache = field(init=False)
 
@@ -24,6 +26,9 @@ class Runtime:
         ttl = self.settings.config_cache_ttl.total_seconds()
         self.routes = TTLCache(ttl)
         self.networks = TTLCache(ttl)
+        self.postback_limiter = RateLimiter(
+            self.settings.postback_rate_limit, self.settings.postback_rate_burst
+        )
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

@@ -68,8 +68,12 @@ async def handle_postback(rt: Runtime, scope: Scope, receive: Receive, send: Sen
         body="",
         source_ip=client_ip(scope, rt.trusted_proxies),
         params={},
+        signature=header(scope, b"x-postback-signature"),
+        signature_timestamp=header(scope, b"x-postback-timestamp"),
     )
     try:
+        if not rt.postback_limiter.allow(request.source_ip or ""):
+            raise Refused(Reason.RATE_LIMITED, "too many postbacks from this address")
         await _parse(rt, scope, receive, request)
     except Refused as refused:
         outcome = await _log_only(rt, request, Outcome(refused.reason, refused.detail))
@@ -134,7 +138,7 @@ def _text(value: Any) -> str:
 
 async def _process(rt: Runtime, request: PostbackRequest) -> Outcome:
     def job(conn: Connection) -> Outcome:
-        return service.process(conn, request, rt.networks, rt.settings.account_currency)
+        return service.process(conn, request, rt.networks, rt.settings)
 
     try:
         outcome: Outcome = await rt.writer.run_job(job)

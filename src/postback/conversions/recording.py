@@ -57,7 +57,7 @@ def record_conversion(ctx: Context) -> Outcome:
     }
     if repository.insert_conversion(ctx.conn, row):
         _ledger(ctx, row["id"], None, v["status"], payout_micros, row["revenue_micros"])
-        _queue_delivery(ctx, click, row, ctx.account_currency)
+        _queue_delivery(ctx, click, row, ctx.settings.account_currency)
         return Outcome(Reason.ACCEPTED, conversion_id=row["id"])
     return _repeat(ctx, row, mode)
 
@@ -102,7 +102,7 @@ def _repeat(ctx: Context, row: dict[str, Any], mode: str) -> Outcome:
             "payout_micros": change.payout_micros,
             "txid": existing.txid,
         }
-        _queue_delivery(ctx, ctx.click, updated, ctx.account_currency)
+        _queue_delivery(ctx, ctx.click, updated, ctx.settings.account_currency)
     return Outcome(
         Reason.UPDATED, f"{existing.status} -> {change.status}", conversion_id=existing.id
     )
@@ -168,7 +168,7 @@ def delivery_url(template: str, click: ClickRecord, row: dict[str, Any], currenc
 
 def _to_account(ctx: Context, amount: Decimal, currency: str) -> tuple[int, Any]:
     try:
-        rate = rates.rate(currency, ctx.account_currency, ctx.request.received_at.date())
+        rate = rates.rate(currency, ctx.settings.account_currency, ctx.request.received_at.date())
     except UnknownCurrency as exc:
         raise Refused(Reason.INVALID_CURRENCY, f"no exchange rate for {currency}") from exc
     return to_micros(amount * rate.value), rate

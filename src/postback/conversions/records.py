@@ -17,6 +17,7 @@ class NetworkConfig:
     id: int
     key: str
     secret: str | None
+    signing_secret: str | None
     allowed_ips: tuple[IPNetwork, ...]
     currency: str
     lookback: timedelta
@@ -31,6 +32,7 @@ class NetworkConfig:
             id=row.id,
             key=row.key,
             secret=row.secret or None,
+            signing_secret=row.signing_secret or None,
             allowed_ips=tuple(ipaddress.ip_network(c, strict=False) for c in row.allowed_ips or []),
             currency=row.currency,
             lookback=timedelta(days=row.lookback_days),
@@ -75,6 +77,8 @@ class PostbackRequest:
     params: dict[str, str]
     network_key: str | None = None
     path_currency: str | None = None
+    signature: str | None = None
+    signature_timestamp: str | None = None
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ _NETWORK_COLUMNS = (
     Network.id,
     Network.key,
     Network.secret,
+    Network.signing_secret,
     Network.allowed_ips,
     Network.currency,
     Network.lookback_days,

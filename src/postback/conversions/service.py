@@ -7,6 +7,7 @@ written in the same transaction, so the log and the conversions can never disagr
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import re
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from postback.config import Settings
 from postback.conversions import parsing, repository
 from postback.conversions.fx import rates
 from postback.conversions.parsing import Fields, Refused
@@ -37,7 +39,7 @@ class Context:
     conn: Connection
     request: PostbackRequest
     networks: TTLCache[Any, NetworkConfig]
-    account_currency: str
+    settings: Settings
     fields: Fields = field(default_factory=Fields)
     network: NetworkConfig | None = None
     authenticated: bool = False
@@ -84,7 +86,27 @@ def authenticate(ctx: Context) -> None:
         sent = ctx.fields.get("token") or ""
         if not hmac.compare_digest(sent.encode(), network.secret.encode()):
             raise Refused(Reason.BAD_TOKEN, "the security token is missing or wrong")
+    if network.signing_secret:
+        _check_signature(ctx.request, network.signing_secret, ctx.settings)
     ctx.authenticated = True
+
+
+def _check_signature(request: PostbackRequest, secret: str, settings: Settings) -> None:
+    """HMAC-SHA256 over "<timestamp>.<raw query>.<raw body>", sent as
+    `X-Postback-Signature: sha256=<hex>` with `X-Postback-Timestamp: <unix seconds>`.
+    The timestamp bounds replays to the tolerance window."""
+    sent = (request.signature or "").removeprefix("sha256=")
+    try:
+        timestamp = int(request.signature_timestamp or "")
+    except ValueError:
+        raise Refused(Reason.BAD_SIGNATURE, "missing or malformed X-Postback-Timestamp") from None
+    age = abs(request.received_at.timestamp() - timestamp)
+    if age > settings.signature_tolerance.total_seconds():
+        raise Refused(Reason.BAD_SIGNATURE, "the signature's timestamp is outside the window")
+    payload = f"{timestamp}.{request.query}.{request.body}".encode()
+    expected = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Refused(Reason.BAD_SIGNATURE, "the signature does not match")
 
 
 def _ip_allowed(ip: str | None, network: NetworkConfig) -> bool:
@@ -130,7 +152,7 @@ def parse_values(ctx: Context) -> None:
     ctx.values = {
         "payout": payout,
         "payout_explicit": f.get("payout") is not None,
-        "currency": currency or ctx.account_currency,
+        "currency": currency or ctx.settings.account_currency,
         "commission": _commission(f, payout),
         "event": parsing.parse_event(f),
         "status": parsing.parse_status(f, network.status_map if network else {}),
@@ -174,10 +196,10 @@ def process(
     conn: Connection,
     request: PostbackRequest,
     networks: TTLCache[Any, NetworkConfig],
-    account_currency: str,
+    settings: Settings,
 ) -> Outcome:
     """Run the pipeline and write its log row, in the caller's transaction."""
-    ctx = Context(conn, request, networks, account_currency)
+    ctx = Context(conn, request, networks, settings)
     try:
         for step in STEPS:
             step(ctx)
