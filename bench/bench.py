@@ -1,0 +1,251 @@
+"""Postback's throughput benchmark: the click path and accepted postbacks against a bare 302.
+
+Run through bench/run.sh (see bench/README.md). Every scenario runs under the same server
+settings, one after the other, so the ratio to the same run's baseline is what to compare
+across machines, not the raw req/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+
+from dataset import click_ids, count_conversions, fresh_database, seed, top_up_clicks
+from harness import (
+    BENCH,
+    ROOT,
+    SERVER_CPU,
+    WRK_CPU,
+    Server,
+    WrkResult,
+    baseline_cmd,
+    free_port,
+    postback_cmd,
+    run_wrk,
+)
+
+RESULTS = BENCH / "results"
+# A postback connection stops sending this long before wrk stops (see postback.lua).
+DRAIN_SECONDS = 2
+# Bars from the issue, against the same run's baseline, on SQLite.
+CLICK_BAR, CLICK_P99_MS, POSTBACK_BAR = 0.35, 15.0, 0.15
+
+
+@dataclass
+class Row:
+    name: str
+    result: WrkResult
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    failed: bool = False
+
+    def check(self, ok: bool, text: str) -> None:
+        self.checks.append(f"[{'ok' if ok else 'FAIL'}] {text}")
+        self.failed |= not ok
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=2, help="warm-up seconds per run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (all on one core)")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    return parser.parse_args()
+
+
+def main() -> int:
+    opts = parse_args()
+    work = RESULTS / "tmp"
+    work.mkdir(parents=True, exist_ok=True)
+    report = Report()
+    report.rows.append(Row("baseline 302 (bare ASGI)", measure_baseline(opts, work)))
+    for kind in [d for d in opts.databases.split(",") if d]:
+        measure_database(kind, opts, work, report)
+    judge_bars(report)
+    text = render(opts, report)
+    print(text)
+    (RESULTS / "latest.txt").write_text(text)
+    (RESULTS / "latest-wrk.txt").write_text(
+        "\n".join(f"== {row.name}\n{row.result.output}" for row in report.rows)
+    )
+    return 1 if report.failed else 0
+
+
+def wrk(server: Server, opts: argparse.Namespace, script: str, args: list[str], secs: float):
+    return run_wrk(
+        server, script, args, seconds=secs, connections=opts.connections, threads=opts.threads
+    )
+
+
+def measure_baseline(opts: argparse.Namespace, work: Path) -> WrkResult:
+    port = free_port()
+    server = Server(baseline_cmd(port), port, log=work / "server-baseline.log").start()
+    try:
+        # The same request as the click run, so wrk does the same work per request.
+        wrk(server, opts, "click.lua", ["bench"], opts.warmup)
+        return wrk(server, opts, "click.lua", ["bench"], opts.duration)
+    finally:
+        server.stop()
+
+
+def measure_database(kind: str, opts: argparse.Namespace, work: Path, report: Report) -> None:
+    with fresh_database(kind, work) as url:
+        seeded = seed(url)
+        port = free_port()
+        env = {
+            "POSTBACK_DATABASE_URL": url,
+            "POSTBACK_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "POSTBACK_LOG_LEVEL": "WARNING",
+        }
+        log = work / f"server-{kind}.log"
+        server = Server(postback_cmd(port), port, env=env, log=log).start("/healthz")
+        try:
+            key = [seeded.campaign_key]
+            wrk(server, opts, "click.lua", key, opts.warmup)
+            click = wrk(server, opts, "click.lua", key, opts.duration)
+            report.rows.append(Row(f"{kind}: click GET /c/{{key}}", click))
+            measure_postbacks(kind, url, seeded.network_key, click, server, opts, work, report)
+        finally:
+            server.stop()
+
+
+def measure_postbacks(
+    kind: str,
+    url: str,
+    network_key: str,
+    click: WrkResult,
+    server: Server,
+    opts: argparse.Namespace,
+    work: Path,
+    report: Report,
+) -> None:
+    warm_ids, run_ids = prepare_click_ids(url, click.req_per_s, opts, work)
+    warm = postback_run(server, opts, warm_ids, network_key, opts.warmup)
+    run = postback_run(server, opts, run_ids, network_key, opts.duration)
+    report.rows.append(Row(f"{kind}: postback accepted", run))
+    stored, clicks = count_conversions(url)
+    acked = warm.stats["accepted"] + run.stats["accepted"]
+    report.check(
+        stored == acked and clicks == stored,
+        f"{kind}: 'OK accepted' seen by wrk {acked}, conversions stored {stored} "
+        f"(on {clicks} distinct clicks)",
+    )
+    odd = run.stats["duplicate"] + run.stats["other"]
+    report.check(odd == 0, f"{kind}: postbacks not accepted in the measured run: {odd}")
+    report.check(
+        not run.stats["exhausted"],
+        f"{kind}: click IDs lasted the whole postback run ({len(run_ids.read_text().split())})",
+    )
+
+
+def prepare_click_ids(
+    url: str, click_rate: float, opts: argparse.Namespace, work: Path
+) -> tuple[Path, Path]:
+    """Files of distinct stored click IDs for the warm-up and the measured postback run.
+
+    The click runs just stored real clicks; a postback costs more than a click, so the click
+    rate bounds the postback rate and sizes what we need. Short? Copies of a click fill in.
+    """
+    need_warm = math.ceil(click_rate * opts.warmup * 1.2) + 1000
+    need_run = math.ceil(click_rate * opts.duration * 1.2) + 1000
+    ids = click_ids(url)
+    if len(ids) < need_warm + need_run:
+        top_up_clicks(url, need_warm + need_run - len(ids))
+        ids = click_ids(url)
+    warm, run = work / "ids-warmup.txt", work / "ids-run.txt"
+    warm.write_text("\n".join(ids[:need_warm]) + "\n")
+    run.write_text("\n".join(ids[need_warm:]) + "\n")
+    return warm, run
+
+
+def postback_run(
+    server: Server, opts: argparse.Namespace, ids: Path, network_key: str, seconds: float
+) -> WrkResult:
+    args = [str(ids), network_key, f"{seconds:g}", str(opts.threads)]
+    return wrk(server, opts, "postback.lua", args, seconds + DRAIN_SECONDS)
+
+
+def judge_bars(report: Report) -> None:
+    rows = {row.name: row.result for row in report.rows}
+    base = report.rows[0].result.req_per_s
+    click = rows.get("sqlite: click GET /c/{key}")
+    postback = rows.get("sqlite: postback accepted")
+    if click is not None:
+        ratio, p99 = click.req_per_s / base, click.stats["p99_us"] / 1000
+        report.check(
+            ratio >= CLICK_BAR and p99 < CLICK_P99_MS,
+            f"bar: sqlite click >= {CLICK_BAR}x baseline and p99 < {CLICK_P99_MS:g} ms "
+            f"(got {ratio:.2f}x, p99 {p99:.1f} ms)",
+        )
+    if postback is not None:
+        ratio = postback.req_per_s / base
+        report.check(
+            ratio >= POSTBACK_BAR,
+            f"bar: sqlite accepted postbacks >= {POSTBACK_BAR}x baseline (got {ratio:.2f}x)",
+        )
+
+
+def render(opts: argparse.Namespace, report: Report) -> str:
+    base = report.rows[0].result.req_per_s
+    head = (
+        f"{'scenario':<28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'x base':>7} "
+        f"{'errors':>6} {'non2xx3xx':>9} {'server':>7} {'wrk':>5} {'pg':>5}"
+    )
+    lines = [*describe(opts), "", head, "-" * len(head)]
+    for row in report.rows:
+        r = row.result
+        span = (r.stats.get("active_us") or r.stats["duration_us"]) / 1e6
+        lines.append(
+            f"{row.name:<28} {r.req_per_s:>8.0f} {r.stats['p50_us'] / 1000:>7.2f} "
+            f"{r.stats['p99_us'] / 1000:>7.2f} {r.req_per_s / base:>6.2f}x "
+            f"{r.errors:>6} {r.stats['status']:>9} {pct(r.server_cpu, span):>7} "
+            f"{pct(r.wrk_cpu, span):>5} {pct(r.postgres_cpu, span):>5}"
+        )
+    lines += ["", "server/wrk/pg: CPU used, in % of one core, over the measured window."]
+    lines += ["core busy (measured run): " + cores_line(report)]
+    lines += ["", *report.checks, ""]
+    return "\n".join(lines)
+
+
+def pct(cpu_seconds: float, span: float) -> str:
+    return f"{100 * cpu_seconds / span:.0f}%"
+
+
+def cores_line(report: Report) -> str:
+    def busy(result: WrkResult) -> str:
+        return " ".join(f"{c} {100 * v:.0f}%" for c, v in sorted(result.cores.items()))
+
+    return "; ".join(f"{row.name}: {busy(row.result)}" for row in report.rows)
+
+
+def describe(opts: argparse.Namespace) -> list[str]:
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
+    return [
+        f"Postback benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}",
+        f"server: uvicorn {uvicorn.__version__}, 1 worker, uvloop, httptools, no access log, "
+        f"pinned to CPU {SERVER_CPU}; Python {sys.version.split()[0]}, "
+        f"SQLite {sqlite3.sqlite_version} (synchronous=FULL, WAL)",
+        f"load: {wrk_version.split(' [')[0].strip()}, {opts.threads} thread(s), "
+        f"{opts.connections} connections, pinned to CPU {WRK_CPU}; "
+        f"{opts.warmup:g} s warm-up then {opts.duration:g} s measured per scenario",
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
