@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from postback.config import Settings, get_settings
-from postback.demo import DemoError, DemoResult, fill_postback_url, run_demo
+from postback.demo import DemoError, DemoResult, fill_url, run_demo
 from postback.kit.errors import PostbackError
 
 app = typer.Typer(
@@ -310,7 +310,7 @@ def send_postback(
         "txid": txid,
         "token": token,
     }
-    target = fill_postback_url(url, {k: v for k, v in fields.items() if v is not None})
+    target = fill_url(url, {k: v for k, v in fields.items() if v is not None})
     resp = httpx.get(target, timeout=15, follow_redirects=False)
     body = " ".join(resp.text.split())
     out.print(f"{resp.status_code} {escape(body)}")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 from ulid import ULID
@@ -187,7 +187,7 @@ def _send_clicks(
             "User-Agent": rng.choice(USER_AGENTS),
             "Accept-Language": rng.choice(LANGUAGES),
         }
-        resp = http.get(tracking_url, params=params, headers=headers)
+        resp = http.get(fill_url(tracking_url, params), headers=headers)
         result.clicks_sent += 1
         if resp.status_code != 302:
             continue
@@ -208,7 +208,7 @@ def _send_postbacks(
     converted = [c for c in clickids if rng.random() < CONVERSION_SHARE]
     for n, clickid in enumerate(converted):
         values = {"clickid": clickid, "payout": rng.choice(PAYOUTS), "txid": f"demo-{n}"}
-        url = fill_postback_url(template, values)
+        url = fill_url(template, values)
         http.get(url)
         result.postbacks_sent += 1
         if rng.random() < DUPLICATE_SHARE:
@@ -217,29 +217,35 @@ def _send_postbacks(
     # What a broken integration looks like in the postback log: a click ID we never issued,
     # and a macro the network forgot to replace.
     for bad in (str(ULID()), "{clickid}"):
-        http.get(fill_postback_url(template, {"clickid": bad, "payout": "1.00"}))
+        http.get(fill_url(template, {"clickid": bad, "payout": "1.00"}))
         result.postbacks_sent += 1
 
 
-def fill_postback_url(template: str, values: dict[str, str]) -> str:
-    """Fill a postback URL's macros the way a network would, and add the fields it lacks.
+def fill_url(template: str, values: dict[str, str]) -> str:
+    """Fill a URL's macros the way a traffic source or network would, and add what it lacks.
 
     A parameter named like a value (`clickid=...`) takes that value too. Parameters whose macro
     has no value are dropped rather than sent as a literal `{payout}`.
     """
-    parts = urlsplit(template)
+    # Split by hand: `##X##` and `#x#` macros would read as a fragment to urlsplit.
+    base, _, query = template.partition("?")
+    base = _MACRO.sub(lambda m: quote(values.get(_macro_name(m), m.group(0)), safe=""), base)
     pairs: list[tuple[str, str]] = []
     used: set[str] = set()
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+    for name, value in parse_qsl(query, keep_blank_values=True):
         match = _MACRO.fullmatch(value)
-        macro = next(g for g in match.groups() if g).lower() if match else name
+        macro = _macro_name(match) if match else name
         if macro in values:
             pairs.append((name, values[macro]))
             used.add(macro)
         elif match is None:
             pairs.append((name, value))
     pairs.extend((k, v) for k, v in values.items() if k not in used)
-    return urlunsplit(parts._replace(query=urlencode(pairs)))
+    return f"{base}?{urlencode(pairs)}" if pairs else base
+
+
+def _macro_name(match: re.Match[str]) -> str:
+    return next(g for g in match.groups() if g).lower()
 
 
 def _read_back(api: httpx.Client, setup: _Setup, result: DemoResult) -> None:
