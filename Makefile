@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k click"`.
 PYTEST_ARGS ?=
+# Extra benchmark arguments, e.g. `make bench BENCH_ARGS="--databases sqlite"`.
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-sqlite lint format bench clean
@@ -42,7 +44,7 @@ format: install ## Reformat the code and apply safe lint fixes
 	$(BIN)/ruff format .
 
 bench: install ## Run the benchmarks (bench/run.sh)
-	bash bench/run.sh
+	bash bench/run.sh $(BENCH_ARGS)
 
 clean: ## Remove caches and build output (keeps .venv and your database)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

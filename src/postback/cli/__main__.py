@@ -1,0 +1,3 @@
+from postback.cli import main
+
+main()
