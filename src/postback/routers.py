@@ -1,7 +1,29 @@
-"""Every admin API router, in the order they appear in the OpenAPI document."""
+"""Every admin API router, in the order they appear in the OpenAPI document.
+
+Each router requires an API key (`dependencies=REQUIRE_API_KEY`); a test checks that no
+/api/v1 route answers without one.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from postback.api_keys.endpoints import router as api_keys
+from postback.campaigns.endpoints import router as campaigns
+from postback.clicks.endpoints import router as clicks
+from postback.conversions.endpoints import router as conversions
+from postback.networks.endpoints import router as networks
+from postback.offers.endpoints import router as offers
+from postback.postback_log.endpoints import router as postback_log
+from postback.traffic_sources.endpoints import router as traffic_sources
+
+ROUTERS: list[APIRouter] = [
+    traffic_sources,
+    networks,
+    offers,
+    campaigns,
+    clicks,
+    conversions,
+    postback_log,
+    api_keys,
+]

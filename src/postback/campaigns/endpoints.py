@@ -1,0 +1,100 @@
+"""`/api/v1/campaigns`: create, read, list, update (PATCH may replace the offers), archive."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from postback.api_keys.auth import REQUIRE_API_KEY
+from postback.campaigns import service
+from postback.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
+from postback.campaigns.service import CampaignView
+from postback.kit.deps import RuntimeDep, SessionDep
+from postback.kit.fields import MAX_ROW_ID
+from postback.kit.money import format_micros
+from postback.kit.pagination import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    IdPath,
+    LimitQuery,
+    Page,
+    int_cursor,
+    page_of,
+)
+from postback.runtime import Runtime
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=REQUIRE_API_KEY)
+
+
+def _out(view: CampaignView, runtime: Runtime) -> CampaignOut:
+    campaign = view.campaign
+    priced = campaign.cost_model in ("cpc", "cpm")
+    return CampaignOut.model_validate(
+        {
+            "id": campaign.id,
+            "key": campaign.key,
+            "name": campaign.name,
+            "traffic_source_id": campaign.traffic_source_id,
+            "status": campaign.status,
+            "archived": campaign.status == "archived",
+            "offers": [{"offer_id": o.offer_id, "weight": o.weight} for o in view.offers],
+            "cost": {
+                "model": campaign.cost_model,
+                "value": format_micros(campaign.cost_micros) if priced else None,
+            },
+            "fallback_url": campaign.fallback_url,
+            "tracking_url": f"{runtime.settings.public_url.rstrip('/')}/c/{campaign.key}",
+            "created_at": campaign.created_at,
+            "updated_at": campaign.updated_at,
+        }
+    )
+
+
+def _changed(runtime: Runtime) -> None:
+    # Drop cached click routes here at once; other processes follow within the cache TTL.
+    runtime.routes.clear()
+    runtime.networks.clear()
+
+
+@router.get("", response_model=Page[CampaignOut])
+def list_campaigns(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+    include_archived: bool = False,
+    traffic_source_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+) -> Page[CampaignOut]:
+    views = service.list_campaigns(
+        session, int_cursor(cursor), limit + 1, include_archived, traffic_source_id
+    )
+    return page_of(views, limit, lambda v: _out(v, runtime), lambda v: v.campaign.id)
+
+
+@router.post("", status_code=201, response_model=CampaignOut)
+def create_campaign(body: CampaignCreate, session: SessionDep, runtime: RuntimeDep) -> CampaignOut:
+    view = service.create(session, body)
+    _changed(runtime)
+    return _out(view, runtime)
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+def get_campaign(campaign_id: IdPath, session: SessionDep, runtime: RuntimeDep) -> CampaignOut:
+    return _out(service.get(session, campaign_id), runtime)
+
+
+@router.patch("/{campaign_id}", response_model=CampaignOut)
+def update_campaign(
+    campaign_id: IdPath, body: CampaignUpdate, session: SessionDep, runtime: RuntimeDep
+) -> CampaignOut:
+    view = service.update(session, campaign_id, body)
+    _changed(runtime)
+    return _out(view, runtime)
+
+
+@router.delete("/{campaign_id}", response_model=CampaignOut)
+def archive_campaign(campaign_id: IdPath, session: SessionDep, runtime: RuntimeDep) -> CampaignOut:
+    view = service.archive(session, campaign_id)
+    _changed(runtime)
+    return _out(view, runtime)

@@ -1,0 +1,169 @@
+"""Campaign rules: a live source, existing offers, a usable rotation, a cost model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from postback.campaigns import repository
+from postback.campaigns.schemas import CampaignCreate, CampaignOfferIn, CampaignUpdate, CostIn
+from postback.kit.errors import NotFound
+from postback.kit.fields import field_error
+from postback.kit.ids import new_key
+from postback.kit.money import to_micros
+from postback.models import Campaign, CampaignOffer
+from postback.offers import repository as offers
+from postback.traffic_sources import repository as traffic_sources
+
+
+@dataclass(slots=True)
+class CampaignView:
+    campaign: Campaign
+    offers: list[CampaignOffer]
+
+
+def create(session: Session, body: CampaignCreate) -> CampaignView:
+    _check_source(session, body.traffic_source_id)
+    _check_offers(session, body.offers)
+    _check_rotation(session, body.status, body.offers, field="offers")
+    campaign = Campaign(
+        key=_unused_key(session),
+        name=body.name,
+        traffic_source_id=body.traffic_source_id,
+        status=body.status,
+        fallback_url=body.fallback_url,
+        **_cost_columns(body.cost),
+    )
+    repository.add(session, campaign)
+    rows = repository.replace_offers(session, campaign.id, _pairs(body.offers))
+    return CampaignView(campaign, rows)
+
+
+def get(session: Session, campaign_id: int) -> CampaignView:
+    campaign = _get(session, campaign_id)
+    return CampaignView(campaign, repository.offers_of(session, [campaign.id]).get(campaign.id, []))
+
+
+def list_campaigns(
+    session: Session,
+    after: int | None,
+    limit: int,
+    include_archived: bool,
+    traffic_source_id: int | None = None,
+) -> list[CampaignView]:
+    campaigns = repository.list_after(
+        session,
+        after,
+        limit,
+        include_archived=include_archived,
+        traffic_source_id=traffic_source_id,
+    )
+    offers_by_campaign = repository.offers_of(session, [c.id for c in campaigns])
+    return [CampaignView(c, offers_by_campaign.get(c.id, [])) for c in campaigns]
+
+
+def update(session: Session, campaign_id: int, body: CampaignUpdate) -> CampaignView:
+    campaign = _get(session, campaign_id)
+    changes: dict[str, Any] = body.changes()
+    status = _next_status(
+        campaign.status, changes.pop("status", None), changes.pop("archived", None)
+    )
+    new_offers: list[CampaignOfferIn] | None = changes.pop("offers", None)
+    if "traffic_source_id" in changes:
+        _check_source(session, changes["traffic_source_id"])
+    if new_offers is not None:
+        _check_offers(session, new_offers)
+    if "cost" in changes:
+        changes.update(_cost_columns(changes.pop("cost")))
+    current = repository.offers_of(session, [campaign.id]).get(campaign.id, [])
+    final_offers = new_offers if new_offers is not None else _as_inputs(current)
+    _check_rotation(
+        session, status, final_offers, field="offers" if new_offers is not None else "status"
+    )
+    for name, value in {**changes, "status": status}.items():
+        setattr(campaign, name, value)
+    if new_offers is not None:
+        current = repository.replace_offers(session, campaign.id, _pairs(new_offers))
+    session.flush()
+    return CampaignView(campaign, current)
+
+
+def archive(session: Session, campaign_id: int) -> CampaignView:
+    return update(session, campaign_id, CampaignUpdate(archived=True))
+
+
+def _get(session: Session, campaign_id: int) -> Campaign:
+    campaign = repository.get(session, campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    return campaign
+
+
+def _next_status(current: str, status: str | None, archived: bool | None) -> str:
+    """Archiving is a status, so the click path needs no extra column to skip it."""
+    if archived is None:
+        return status or current
+    if archived and status not in (None, "archived"):
+        raise field_error("archived", f"contradicts status {status!r}")
+    if archived:
+        return "archived"
+    if status == "archived":
+        raise field_error("archived", "contradicts status 'archived'")
+    # Unarchiving does not start buying traffic by surprise: it pauses unless told otherwise.
+    return status or ("paused" if current == "archived" else current)
+
+
+def _check_source(session: Session, source_id: int) -> None:
+    source = traffic_sources.get(session, source_id)
+    if source is None:
+        raise field_error("traffic_source_id", f"traffic source {source_id} does not exist")
+    if source.archived:
+        raise field_error("traffic_source_id", f"traffic source {source_id} is archived")
+
+
+def _check_offers(session: Session, items: Sequence[CampaignOfferIn]) -> None:
+    found = offers.get_many(session, (item.offer_id for item in items))
+    for i, item in enumerate(items):
+        offer = found.get(item.offer_id)
+        if offer is None:
+            raise field_error(f"offers.{i}.offer_id", f"offer {item.offer_id} does not exist")
+        if offer.archived:
+            raise field_error(f"offers.{i}.offer_id", f"offer {item.offer_id} is archived")
+
+
+def _check_rotation(
+    session: Session, status: str, items: Sequence[CampaignOfferIn], *, field: str
+) -> None:
+    if status != "active":
+        return
+    weighted = [item.offer_id for item in items if item.weight > 0]
+    live = [o for o in offers.get_many(session, weighted).values() if not o.archived]
+    if not live:
+        raise field_error(field, "an active campaign needs an offer with a weight above 0")
+
+
+def _cost_columns(cost: CostIn | None) -> dict[str, Any]:
+    if cost is None:
+        return {"cost_model": "none", "cost_micros": 0}
+    value = cost.value if cost.model in ("cpc", "cpm") else None
+    return {"cost_model": cost.model, "cost_micros": to_micros(value) if value else 0}
+
+
+def _pairs(items: Sequence[CampaignOfferIn]) -> list[tuple[int, int]]:
+    return [(item.offer_id, item.weight) for item in items]
+
+
+def _as_inputs(rows: Sequence[CampaignOffer]) -> list[CampaignOfferIn]:
+    return [CampaignOfferIn(offer_id=row.offer_id, weight=row.weight) for row in rows]
+
+
+def _unused_key(session: Session) -> str:
+    # 32^10 keys make a clash all but impossible; the unique constraint is the real guard.
+    for _ in range(5):
+        key = new_key()
+        if not repository.key_exists(session, key):
+            return key
+    raise RuntimeError("could not find an unused campaign key")

@@ -1,0 +1,82 @@
+"""`/api/v1/networks`: create, read, list, update, archive.
+
+The secret is returned in full on create, on GET by id and on PATCH, because the user must paste
+it into the network (it is part of `postback_url`). Lists mask it and leave it out of the URL,
+so a list shown on screen or logged does not leak every network's secret at once.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from postback.api_keys.auth import REQUIRE_API_KEY
+from postback.kit.deps import RuntimeDep, SessionDep
+from postback.kit.pagination import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    IdPath,
+    LimitQuery,
+    Page,
+    int_cursor,
+    page_of,
+)
+from postback.models import Network
+from postback.networks import service
+from postback.networks.schemas import NetworkCreate, NetworkOut, NetworkUpdate
+from postback.runtime import Runtime
+
+router = APIRouter(prefix="/networks", tags=["networks"], dependencies=REQUIRE_API_KEY)
+
+
+def _out(network: Network, runtime: Runtime, *, reveal: bool) -> NetworkOut:
+    url = service.postback_url(runtime.settings.public_url, network, with_secret=reveal)
+    secret = network.secret if reveal else service.mask_secret(network.secret)
+    return NetworkOut.model_validate(network).model_copy(
+        update={"secret": secret, "postback_url": url}
+    )
+
+
+def _changed(runtime: Runtime) -> None:
+    # The receiver caches networks; click routes carry offer-network links.
+    runtime.routes.clear()
+    runtime.networks.clear()
+
+
+@router.get("", response_model=Page[NetworkOut])
+def list_networks(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+    include_archived: bool = False,
+) -> Page[NetworkOut]:
+    rows = service.list_networks(session, int_cursor(cursor), limit + 1, include_archived)
+    return page_of(rows, limit, lambda n: _out(n, runtime, reveal=False), lambda n: n.id)
+
+
+@router.post("", status_code=201, response_model=NetworkOut)
+def create_network(body: NetworkCreate, session: SessionDep, runtime: RuntimeDep) -> NetworkOut:
+    network = service.create(session, body, runtime.settings)
+    _changed(runtime)
+    return _out(network, runtime, reveal=True)
+
+
+@router.get("/{network_id}", response_model=NetworkOut)
+def get_network(network_id: IdPath, session: SessionDep, runtime: RuntimeDep) -> NetworkOut:
+    return _out(service.get(session, network_id), runtime, reveal=True)
+
+
+@router.patch("/{network_id}", response_model=NetworkOut)
+def update_network(
+    network_id: IdPath, body: NetworkUpdate, session: SessionDep, runtime: RuntimeDep
+) -> NetworkOut:
+    network = service.update(session, network_id, body, runtime.settings)
+    _changed(runtime)
+    return _out(network, runtime, reveal=True)
+
+
+@router.delete("/{network_id}", response_model=NetworkOut)
+def archive_network(network_id: IdPath, session: SessionDep, runtime: RuntimeDep) -> NetworkOut:
+    network = service.archive(session, network_id, runtime.settings)
+    _changed(runtime)
+    return _out(network, runtime, reveal=True)

@@ -1,0 +1,78 @@
+"""Offers: a destination URL template with its default payout and currency."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from postback.config import Settings
+from postback.kit.errors import NotFound
+from postback.kit.fields import check_currency, field_error
+from postback.kit.money import to_micros
+from postback.models import Network, Offer
+from postback.networks import repository as networks
+from postback.offers import repository
+from postback.offers.schemas import OfferCreate, OfferUpdate
+
+
+def create(session: Session, body: OfferCreate, settings: Settings) -> Offer:
+    network = _network(session, body.network_id) if body.network_id is not None else None
+    default_currency = network.currency if network else settings.account_currency
+    offer = Offer(
+        name=body.name,
+        url=body.url,
+        network_id=body.network_id,
+        payout_micros=to_micros(body.payout) if body.payout is not None else 0,
+        currency=check_currency(body.currency or default_currency, settings.account_currency),
+    )
+    return repository.add(session, offer)
+
+
+def get(session: Session, offer_id: int) -> Offer:
+    offer = repository.get(session, offer_id)
+    if offer is None:
+        raise NotFound(f"offer {offer_id} does not exist")
+    return offer
+
+
+def list_offers(
+    session: Session,
+    after: int | None,
+    limit: int,
+    include_archived: bool,
+    network_id: int | None = None,
+) -> Sequence[Offer]:
+    return repository.list_after(
+        session, after, limit, include_archived=include_archived, network_id=network_id
+    )
+
+
+def update(session: Session, offer_id: int, body: OfferUpdate, settings: Settings) -> Offer:
+    offer = get(session, offer_id)
+    changes: dict[str, Any] = body.changes()
+    if changes.get("network_id") is not None:
+        _network(session, changes["network_id"])
+    if "currency" in changes:
+        check_currency(changes["currency"], settings.account_currency)
+    if "payout" in changes:
+        changes["payout_micros"] = to_micros(changes.pop("payout"))
+    for name, value in changes.items():
+        setattr(offer, name, value)
+    session.flush()
+    return offer
+
+
+def archive(session: Session, offer_id: int, settings: Settings) -> Offer:
+    return update(session, offer_id, OfferUpdate(archived=True), settings)
+
+
+def _network(session: Session, network_id: int) -> Network:
+    # A reference inside a body is a validation error (422); 404 is kept for the URL's resource.
+    network = networks.get(session, network_id)
+    if network is None:
+        raise field_error("network_id", f"network {network_id} does not exist")
+    if network.archived:
+        raise field_error("network_id", f"network {network_id} is archived")
+    return network

@@ -1,0 +1,39 @@
+"""SQL for reading the postback log (the receiver writes it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from postback.models import PostbackLogEntry
+from postback.postback_log.schemas import LogFilters
+
+
+def list_entries(
+    session: Session, f: LogFilters, before: str | None, limit: int
+) -> Sequence[PostbackLogEntry]:
+    """Newest first, by id: ids are ULIDs, so id order is arrival order."""
+    query = select(PostbackLogEntry).order_by(PostbackLogEntry.id.desc()).limit(limit)
+    equal = {
+        PostbackLogEntry.outcome: f.outcome,
+        PostbackLogEntry.reason: f.reason,
+        PostbackLogEntry.network_id: f.network_id,
+        PostbackLogEntry.click_id: f.clickid,
+        PostbackLogEntry.conversion_id: f.conversion_id.upper() if f.conversion_id else None,
+    }
+    for column, value in equal.items():
+        if value is not None:
+            query = query.where(column == value)
+    if f.from_ is not None:
+        query = query.where(PostbackLogEntry.received_at >= f.from_)
+    if f.to is not None:
+        query = query.where(PostbackLogEntry.received_at < f.to)
+    if before is not None:
+        query = query.where(PostbackLogEntry.id < before)
+    return session.scalars(query).all()
+
+
+def get_entry(session: Session, entry_id: str) -> PostbackLogEntry | None:
+    return session.get(PostbackLogEntry, entry_id)

@@ -1,0 +1,77 @@
+"""`/api/v1/traffic-sources`: create, read, list, update, archive."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from postback.api_keys.auth import REQUIRE_API_KEY
+from postback.kit.deps import RuntimeDep, SessionDep
+from postback.kit.pagination import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    IdPath,
+    LimitQuery,
+    Page,
+    int_cursor,
+    page_of,
+)
+from postback.runtime import Runtime
+from postback.traffic_sources import service
+from postback.traffic_sources.schemas import (
+    TrafficSourceCreate,
+    TrafficSourceOut,
+    TrafficSourceUpdate,
+)
+
+router = APIRouter(
+    prefix="/traffic-sources", tags=["traffic sources"], dependencies=REQUIRE_API_KEY
+)
+
+
+def _changed(runtime: Runtime) -> None:
+    # Cached click routes carry the source's parameters; other processes follow by TTL.
+    runtime.routes.clear()
+    runtime.networks.clear()
+
+
+@router.get("", response_model=Page[TrafficSourceOut])
+def list_traffic_sources(
+    session: SessionDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+    include_archived: bool = False,
+) -> Page[TrafficSourceOut]:
+    rows = service.list_sources(session, int_cursor(cursor), limit + 1, include_archived)
+    return page_of(rows, limit, TrafficSourceOut.model_validate, lambda s: s.id)
+
+
+@router.post("", status_code=201, response_model=TrafficSourceOut)
+def create_traffic_source(
+    body: TrafficSourceCreate, session: SessionDep, runtime: RuntimeDep
+) -> TrafficSourceOut:
+    source = service.create(session, body)
+    _changed(runtime)
+    return TrafficSourceOut.model_validate(source)
+
+
+@router.get("/{source_id}", response_model=TrafficSourceOut)
+def get_traffic_source(source_id: IdPath, session: SessionDep) -> TrafficSourceOut:
+    return TrafficSourceOut.model_validate(service.get(session, source_id))
+
+
+@router.patch("/{source_id}", response_model=TrafficSourceOut)
+def update_traffic_source(
+    source_id: IdPath, body: TrafficSourceUpdate, session: SessionDep, runtime: RuntimeDep
+) -> TrafficSourceOut:
+    source = service.update(session, source_id, body)
+    _changed(runtime)
+    return TrafficSourceOut.model_validate(source)
+
+
+@router.delete("/{source_id}", response_model=TrafficSourceOut)
+def archive_traffic_source(
+    source_id: IdPath, session: SessionDep, runtime: RuntimeDep
+) -> TrafficSourceOut:
+    source = service.archive(session, source_id)
+    _changed(runtime)
+    return TrafficSourceOut.model_validate(source)
