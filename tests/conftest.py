@@ -69,6 +69,9 @@ def settings(database_url: str) -> Settings:
         public_url="http://testserver",
         sqlite_synchronous="NORMAL",
         log_level="WARNING",
+        # Tests drive delivery workers themselves, with a controlled clock.
+        serve_runs_worker=False,
+        outbound_allowlist="127.0.0.0/8",
         _env_file=None,  # type: ignore[call-arg]
     )
     upgrade(settings)

@@ -17,6 +17,7 @@ from postback.api import create_api
 from postback.clicks.redirect import handle_click
 from postback.config import Settings, get_settings
 from postback.conversions.receiver import handle_postback, is_postback_path
+from postback.deliveries.worker import DeliveryWorker
 from postback.kit.asgi import Receive, Scope, Send, send_json
 from postback.kit.logs import setup_logging
 from postback.runtime import Runtime
@@ -29,6 +30,8 @@ class PostbackApp:
         self.settings = settings or get_settings()
         self.api = create_api()
         self.runtime: Runtime | None = None
+        self.worker: DeliveryWorker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -59,6 +62,17 @@ class PostbackApp:
         self.api.state.runtime = self.runtime
         return self.runtime
 
+    def start_worker(self) -> None:
+        assert self.runtime is not None
+        self.worker = DeliveryWorker(self.settings, self.runtime.db)
+        self._worker_task = asyncio.create_task(self.worker.run())
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None and self._worker_task is not None:
+            self.worker.stop()
+            await self._worker_task
+            self.worker = self._worker_task = None
+
     def stop(self) -> None:
         if self.runtime is not None:
             self.runtime.stop()
@@ -73,12 +87,15 @@ class PostbackApp:
                     from postback.api_keys.service import bootstrap_admin_key
 
                     bootstrap_admin_key(self.runtime)
+                    if self.settings.serve_runs_worker:
+                        self.start_worker()
                 except Exception as exc:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.stop_worker()
                 self.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -39,6 +39,23 @@ class Settings(BaseSettings):
     # Trust X-Forwarded-For from these proxies (comma-separated IPs); empty means trust nobody.
     trusted_proxies: str = ""
 
+    # Outbound postbacks (deliveries).
+    outbound_timeout: timedelta = timedelta(seconds=10)
+    # Private, loopback and link-local destinations are refused unless listed here (CIDRs).
+    outbound_allowlist: str = ""
+    # Delays before attempt 2, 3, ...; after the last one the delivery is dead-lettered.
+    retry_schedule: tuple[timedelta, ...] = tuple(
+        timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 36000)
+    )
+    retry_after_cap: timedelta = timedelta(hours=12)
+    delivery_lease: timedelta = timedelta(seconds=60)
+    delivery_concurrency: int = 64
+    delivery_per_host: int = 8
+    # A destination that has failed without a single success for this long is paused.
+    destination_pause_after: timedelta = timedelta(days=3)
+    # `postback serve` runs a delivery worker in-process so the embedded mode is one command.
+    serve_runs_worker: bool = True
+
     # Logging: "text" for humans, "json" for log shippers.
     log_format: str = "text"
     log_level: str = "INFO"

@@ -98,6 +98,18 @@ class TrafficSource(Timestamped, Base):
     # Query parameter that carries the per-click cost, for the "token" cost model.
     cost_param: Mapped[str] = mapped_column(String(50), default="cost")
     postback_url: Mapped[str | None] = mapped_column(String(URL_MAX))
+    # Which conversions fire the outbound postback: empty lists mean every event / status.
+    postback_events: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    postback_statuses: Mapped[list[Any]] = mapped_column(JSON, default=lambda: ["approved"])
+    # Our status names as the receiver wants them, e.g. {"approved": "1", "rejected": "0"}.
+    postback_status_names: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Standard Webhooks signing secret ("whsec_..."), for custom receivers that verify it.
+    postback_signing_secret: Mapped[str | None] = mapped_column(String(200))
+    # Set when the receiver answered 410 Gone, or failed for days on end; cleared by an edit.
+    postback_disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    postback_disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    # First failure since the last success; a destination failing for days gets paused.
+    postback_failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -248,16 +260,49 @@ class PostbackLogEntry(Base):
 
 
 class Delivery(Base):
-    """Outbound postback queued in the conversion's own transaction (transactional outbox)."""
+    """Outbound postback queued in the conversion's own transaction (transactional outbox).
+
+    Its id is also the idempotency key sent with every attempt. States: pending (due at
+    next_attempt_at), delivering (leased by a worker until lease_expires_at), delivered,
+    dead (attempts exhausted or permanent failure), disabled (the destination said 410 Gone).
+    """
 
     __tablename__ = "deliveries"
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     conversion_id: Mapped[str] = mapped_column(ForeignKey("conversions.id"), index=True)
     traffic_source_id: Mapped[int] = mapped_column(Integer)
     url: Mapped[str] = mapped_column(String(URL_MAX))
+    # GET with everything in the URL, as traffic sources expect; signed destinations get a
+    # POST with a JSON body instead, the shape Standard Webhooks verifiers expect.
+    method: Mapped[str] = mapped_column(String(6), default="GET")
+    body: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    event: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[str | None] = mapped_column(String(12))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (Index(None, "state", "next_attempt_at"),)
+
+
+class DeliveryAttempt(Base):
+    """One try of one delivery: what we sent and what came back."""
+
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    url: Mapped[str] = mapped_column(String(URL_MAX))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(String(500))
+    response_snippet: Mapped[str | None] = mapped_column(String(1024))
+    worker: Mapped[str | None] = mapped_column(String(64))

@@ -12,6 +12,7 @@ from postback.api_keys.endpoints import router as api_keys
 from postback.campaigns.endpoints import router as campaigns
 from postback.clicks.endpoints import router as clicks
 from postback.conversions.endpoints import router as conversions
+from postback.deliveries.endpoints import router as deliveries
 from postback.networks.endpoints import router as networks
 from postback.offers.endpoints import router as offers
 from postback.postback_log.endpoints import router as postback_log
@@ -25,5 +26,6 @@ ROUTERS: list[APIRouter] = [
     clicks,
     conversions,
     postback_log,
+    deliveries,
     api_keys,
 ]

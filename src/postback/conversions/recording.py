@@ -6,8 +6,11 @@ leads to reading (and on PostgreSQL locking) the existing row to apply the repea
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from postback.conversions import repository
 from postback.conversions.fx import UnknownCurrency, rates
@@ -132,24 +135,31 @@ def _ledger(
 
 def _queue_delivery(ctx: Context, click: ClickRecord, row: dict[str, Any], currency: str) -> None:
     """Outbox: the outbound postback is queued in the conversion's own transaction."""
-    if click.is_test or not click.source_postback_url:
+    if click.is_test or not click.source_wants(row["event"], row["status"]):
         return
+    assert click.source_postback_url is not None
+    values = macro_values(click, row, currency)
     repository.insert_delivery(
         ctx.conn,
         {
             "id": new_id(),
             "conversion_id": row["id"],
             "traffic_source_id": click.traffic_source_id,
-            "url": delivery_url(click.source_postback_url, click, row, currency),
+            "url": macros.fill(click.source_postback_url, values),
+            "method": "POST" if click.source_signs else "GET",
+            "body": _webhook_body(values, ctx.request.received_at) if click.source_signs else None,
             "state": "pending",
             "attempts": 0,
             "next_attempt_at": ctx.request.received_at,
             "created_at": ctx.request.received_at,
+            "event": row["event"],
+            "status": row["status"],
         },
     )
 
 
-def delivery_url(template: str, click: ClickRecord, row: dict[str, Any], currency: str) -> str:
+def macro_values(click: ClickRecord, row: dict[str, Any], currency: str) -> dict[str, object]:
+    """The outbound postback's macro table: the click's tokens, then our own values."""
     values: dict[str, object] = dict(click.tokens)
     values.update(
         clickid=click.id,
@@ -158,12 +168,21 @@ def delivery_url(template: str, click: ClickRecord, row: dict[str, Any], currenc
         offer_id=click.offer_id,
         conversion_id=row["id"],
         event=row["event"],
-        status=row["status"],
+        status=click.source_status_names.get(row["status"], row["status"]),
         txid=row.get("txid"),
         payout=format_micros(row["payout_micros"]),
         currency=currency,
     )
-    return macros.fill(template, values)
+    return values
+
+
+def _webhook_body(values: dict[str, object], at: datetime) -> str:
+    event = {
+        "type": f"conversion.{values['status']}",
+        "timestamp": at.isoformat(),
+        "data": {k: v for k, v in values.items() if v is not None},
+    }
+    return orjson.dumps(event).decode()
 
 
 def _to_account(ctx: Context, amount: Decimal, currency: str) -> tuple[int, Any]:

@@ -62,6 +62,18 @@ class ClickRecord:
     offer_payout_micros: int
     offer_currency: str
     source_postback_url: str | None
+    source_events: tuple[str, ...] = ()
+    source_statuses: tuple[str, ...] = ()
+    source_status_names: dict[str, str] = field(default_factory=dict)
+    source_signs: bool = False
+
+    def source_wants(self, event: str, status: str) -> bool:
+        """Does the traffic source's postback fire for this event and status?"""
+        if not self.source_postback_url:
+            return False
+        if self.source_events and event not in self.source_events:
+            return False
+        return not self.source_statuses or status in self.source_statuses
 
 
 @dataclass(slots=True)

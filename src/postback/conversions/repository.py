@@ -61,6 +61,10 @@ def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
             Offer.payout_micros,
             Offer.currency,
             TrafficSource.postback_url,
+            TrafficSource.postback_events,
+            TrafficSource.postback_statuses,
+            TrafficSource.postback_status_names,
+            TrafficSource.postback_signing_secret,
         )
         .outerjoin(Offer, Offer.id == Click.offer_id)
         .outerjoin(TrafficSource, TrafficSource.id == Click.traffic_source_id)
@@ -81,6 +85,10 @@ def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
         offer_payout_micros=row.payout_micros or 0,
         offer_currency=row.currency or "USD",
         source_postback_url=row.postback_url,
+        source_events=tuple(row.postback_events or ()),
+        source_statuses=tuple(row.postback_statuses or ()),
+        source_status_names={str(k): str(v) for k, v in (row.postback_status_names or {}).items()},
+        source_signs=bool(row.postback_signing_secret),
     )
 
 

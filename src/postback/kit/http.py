@@ -1,0 +1,169 @@
+"""The one outbound HTTP wrapper: mandatory timeout, our User-Agent, no redirects, SSRF guard.
+
+The guard resolves the host itself, refuses any address that is loopback, private, link-local,
+multicast, reserved or a cloud metadata endpoint (unless an operator allowlist says otherwise),
+and then connects to the very address it checked: the request goes to the IP with the original
+Host header and TLS server name, so a DNS answer that changes between check and connect
+(DNS rebinding) cannot slip through.
+
+    OutboundError
+     ├── BlockedDestination   permanent: the address is not allowed
+     ├── InvalidDestination   permanent: not an http(s) URL we can send
+     └── TransportFailure     retryable: DNS, connect, timeout, reset
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+import httpx
+
+from postback import __version__
+
+USER_AGENT = f"Postback/{__version__} (+https://github.com/postback/postback)"
+SNIPPET_MAX = 512
+_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class OutboundError(Exception):
+    permanent = False
+
+
+class BlockedDestination(OutboundError):
+    permanent = True
+
+
+class InvalidDestination(OutboundError):
+    permanent = True
+
+
+class TransportFailure(OutboundError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status_code: int
+    headers: httpx.Headers
+    snippet: str
+    latency_ms: int
+
+
+def parse_allowlist(text: str) -> tuple[IPNetwork, ...]:
+    return tuple(
+        ipaddress.ip_network(c.strip(), strict=False) for c in text.split(",") if c.strip()
+    )
+
+
+def is_public(address: IPAddress) -> bool:
+    if address in _METADATA:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return is_public(address.ipv4_mapped)
+    return address.is_global and not address.is_multicast
+
+
+class OutboundClient:
+    def __init__(
+        self,
+        timeout: float = 10.0,
+        allowlist: tuple[IPNetwork, ...] = (),
+        max_connections: int = 100,
+    ) -> None:
+        self.allowlist = allowlist
+        self.timeout = timeout
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=max_connections),
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def allowed(self, address: IPAddress) -> bool:
+        return is_public(address) or any(address in net for net in self.allowlist)
+
+    async def resolve(self, host: str, port: int) -> IPAddress:
+        try:
+            literal = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            literal = None
+        if literal is not None:
+            candidates = [literal]
+        else:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM
+                )
+            except OSError as exc:
+                raise TransportFailure(f"cannot resolve {host}: {exc}") from exc
+            candidates = [ipaddress.ip_address(info[4][0]) for info in infos]
+        # Every answer must be allowed, or an attacker could mix a private one in.
+        for address in candidates:
+            if not self.allowed(address):
+                raise BlockedDestination(f"{host} resolves to {address}, a non-public address")
+        if not candidates:
+            raise TransportFailure(f"{host} has no address")
+        return candidates[0]
+
+    async def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None, content: bytes = b""
+    ) -> Reply:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidDestination(f"not an http(s) URL: {url[:200]}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = await self.resolve(parts.hostname, port)
+        pinned = _with_host(parts, address, port)
+        send_headers = {"Host": parts.netloc.rsplit("@", 1)[-1], **(headers or {})}
+        request = self._client.build_request(
+            method,
+            pinned,
+            headers=send_headers,
+            content=content or None,
+            extensions={"sni_hostname": parts.hostname},
+        )
+        started = time.perf_counter()
+        try:
+            # httpx's timeout bounds each read; this bounds the whole exchange, so a receiver
+            # that drips its answer one byte at a time cannot hold a worker slot for long.
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.send(request, stream=True)
+                try:
+                    text = await _read_snippet(response)
+                finally:
+                    await response.aclose()
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise TransportFailure(f"timed out: {type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:
+            raise TransportFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        latency = int((time.perf_counter() - started) * 1000)
+        return Reply(response.status_code, response.headers, text, latency)
+
+
+def _with_host(parts: SplitResult, address: IPAddress, port: int) -> str:
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return urlunsplit((parts.scheme, f"{host}:{port}", parts.path, parts.query, ""))
+
+
+async def _read_snippet(response: httpx.Response) -> str:
+    """The start of the body, as printable text: enough to debug, never enough to bloat.
+    Only that much is read, so a huge or endless body costs nothing."""
+    data = b""
+    async for chunk in response.aiter_raw():
+        data += chunk
+        if len(data) >= SNIPPET_MAX:
+            break
+    text = data[:SNIPPET_MAX].decode("utf-8", "replace")
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)

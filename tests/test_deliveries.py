@@ -1,0 +1,222 @@
+"""Outbound postbacks against real local receivers, with the worker's clock controlled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from standardwebhooks import Webhook
+
+from postback.deliveries.worker import DeliveryWorker
+from postback.models import Delivery, DeliveryAttempt, TrafficSource
+from tests.conftest import LiveServer
+from tests.factories import Setup, click, make_setup
+from tests.receiver import Receiver, running_receiver
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as r:
+        yield r
+
+
+def convert(
+    live: LiveServer, http: httpx.Client, receiver: Receiver, path: str, **source: object
+) -> Setup:
+    template = f"{receiver.url}/{path}?ext={{external_id}}&p={{payout}}&s={{status}}"
+    setup = make_setup(live, source={"postback_url": template, **source})
+    cid = click(http, setup, subid="EXT1")
+    resp = http.get(f"/postback/{setup.network_key}?clickid={cid}&payout=2.5")
+    assert resp.status_code == 200
+    return setup
+
+
+def worker(live: LiveServer, **overrides: object) -> DeliveryWorker:
+    settings = live.settings.model_copy(
+        update={"outbound_timeout": timedelta(seconds=1), **overrides}
+    )
+    return DeliveryWorker(settings, live.runtime.db, name="test-worker")
+
+
+def run_at(w: DeliveryWorker, now: datetime) -> int:
+    async def once() -> int:
+        try:
+            return await w.run_once(now)
+        finally:
+            await w.client.aclose()
+
+    return asyncio.run(once())
+
+
+def delivery(live: LiveServer) -> Delivery:
+    with live.runtime.db.session() as s:
+        return s.scalars(select(Delivery)).one()
+
+
+def attempts(live: LiveServer) -> list[DeliveryAttempt]:
+    with live.runtime.db.session() as s:
+        return list(s.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id)))
+
+
+def test_delivered_once_with_macros_filled_and_idempotency_key(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    convert(live, http, receiver, "ok", postback_status_names={"approved": "1"})
+    now = datetime.now(UTC)
+    assert run_at(worker(live), now) == 1
+    assert run_at(worker(live), now + timedelta(days=1)) == 0
+    [hit] = receiver.hits
+    assert hit.query == "ext=EXT1&p=2.5&s=1"
+    d = delivery(live)
+    assert (d.state, d.attempts, d.last_status_code) == ("delivered", 1, 200)
+    assert hit.headers["Idempotency-Key"] == d.id
+    assert "Postback/" in hit.headers["User-Agent"]
+    [a] = attempts(live)
+    assert (a.outcome, a.status_code, a.response_snippet) == ("delivered", 200, "ok")
+
+
+def test_failures_follow_the_schedule_then_dead_letter_then_replay(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    convert(live, http, receiver, "fail")
+    w_settings = {"retry_schedule": (timedelta(seconds=5), timedelta(minutes=5))}
+    now = datetime.now(UTC)
+    assert run_at(worker(live, **w_settings), now) == 1
+    d = delivery(live)
+    assert d.state == "pending"
+    delay = d.next_attempt_at - now
+    assert timedelta(seconds=4) <= delay <= timedelta(seconds=6)  # 5 s with +/-20% jitter
+    assert run_at(worker(live, **w_settings), now + timedelta(seconds=2)) == 0  # not yet due
+    assert run_at(worker(live, **w_settings), now + timedelta(seconds=7)) == 1
+    d = delivery(live)
+    assert (
+        timedelta(minutes=4)
+        <= d.next_attempt_at - (now + timedelta(seconds=7))
+        <= timedelta(minutes=6)
+    )
+    assert run_at(worker(live, **w_settings), now + timedelta(minutes=10)) == 1
+    d = delivery(live)
+    assert (d.state, d.attempts) == ("dead", 3)
+    snippets = [a.response_snippet or "" for a in attempts(live)]
+    assert all(len(s) <= 512 and "\x00" not in s for s in snippets)
+    assert len(receiver.hits) == 3
+    assert run_at(worker(live, **w_settings), now + timedelta(days=5)) == 0
+    # Replay puts the dead letter back in the queue.
+    api = httpx.Client(
+        base_url=live.url, headers={"Authorization": f"Bearer {live.settings.admin_api_key}"}
+    )
+    resp = api.post(f"/api/v1/deliveries/{d.id}/replay")
+    assert resp.status_code == 200, resp.text
+    assert run_at(worker(live, **w_settings), datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert len(receiver.hits) == 4
+
+
+def test_retry_after_is_honoured_and_capped(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    convert(live, http, receiver, "busy")
+    now = datetime.now(UTC)
+    run_at(worker(live, retry_after_cap=timedelta(hours=1)), now)
+    assert delivery(live).next_attempt_at - now == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("path", "code"), [("redirect", 302), ("slow", None), ("drip", 200)])
+def test_redirects_and_timeouts_are_failures(
+    live: LiveServer, http: httpx.Client, receiver: Receiver, path: str, code: int | None
+) -> None:
+    convert(live, http, receiver, path)
+    run_at(worker(live), datetime.now(UTC))
+    d = delivery(live)
+    assert d.state == "pending"
+    assert d.last_status_code == (302 if path == "redirect" else None)
+    assert len(receiver.hits) == 1  # the redirect was not followed
+    if code is None or path == "drip":
+        assert "timed out" in (d.last_error or "")
+
+
+def test_gone_disables_the_destination(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    setup = convert(live, http, receiver, "gone")
+    run_at(worker(live), datetime.now(UTC))
+    assert delivery(live).state == "disabled"
+    with live.runtime.db.session() as s:
+        source = s.get(TrafficSource, setup.source_id)
+        assert source is not None and source.postback_disabled_at is not None
+    # Later conversions for that source queue up but are not sent until it is re-enabled.
+    cid = click(http, setup)
+    http.get(f"/postback/{setup.network_key}?clickid={cid}")
+    assert run_at(worker(live), datetime.now(UTC)) == 0
+
+
+def test_connection_refused_is_retried(live: LiveServer, http: httpx.Client) -> None:
+    dead = Receiver(url="http://127.0.0.1:9")
+    convert(live, http, dead, "ok")
+    run_at(worker(live), datetime.now(UTC))
+    d = delivery(live)
+    assert d.state == "pending" and d.last_error
+
+
+def test_private_destinations_are_refused_without_an_allowlist(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    convert(live, http, receiver, "ok")
+    run_at(worker(live, outbound_allowlist=""), datetime.now(UTC))
+    d = delivery(live)
+    assert d.state == "dead"
+    assert "non-public" in (d.last_error or "")
+    assert receiver.hits == []
+
+
+def test_standard_webhooks_signature_verifies_with_the_reference_library(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    convert(live, http, receiver, "ok", postback_signing_secret=SECRET)
+    run_at(worker(live), datetime.now(UTC))
+    [hit] = receiver.hits
+    headers = {k.lower(): v for k, v in hit.headers.items()}
+    event = Webhook(SECRET).verify(hit.body, headers)  # raises if the signature is wrong
+    assert headers["webhook-id"] == delivery(live).id
+    assert event["type"] == "conversion.approved"
+    assert event["data"]["payout"] == "2.5"
+    with pytest.raises(Exception, match=r"(?i)signature"):
+        Webhook(SECRET).verify(hit.body.replace(b"2.5", b"9.5"), headers)
+
+
+def test_an_expired_lease_is_claimed_again_with_the_same_idempotency_key(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    convert(live, http, receiver, "ok")
+    now = datetime.now(UTC)
+    with live.runtime.db.session() as s:  # a worker that claimed it and was killed
+        s.execute(
+            update(Delivery).values(
+                state="delivering",
+                lease_owner="dead-worker",
+                lease_expires_at=now + timedelta(seconds=60),
+            )
+        )
+    assert run_at(worker(live), now) == 0
+    assert run_at(worker(live), now + timedelta(seconds=61)) == 1
+    assert delivery(live).state == "delivered"
+    assert receiver.hits[0].headers["Idempotency-Key"] == delivery(live).id
+
+
+def test_event_and_status_filters_choose_what_fires(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    template = f"{receiver.url}/ok?s={{status}}"
+    setup = make_setup(live, source={"postback_url": template, "postback_statuses": ["approved"]})
+    a, b = click(http, setup), click(http, setup)
+    http.get(f"/postback/{setup.network_key}?clickid={a}&status=pending")
+    http.get(f"/postback/{setup.network_key}?clickid={b}&status=approved")
+    http.get(f"/postback/{setup.network_key}?clickid={a}&status=approved")  # pending -> approved
+    with live.runtime.db.session() as s:
+        states = s.scalars(select(Delivery.status)).all()
+    assert sorted(states) == ["approved", "approved"]
