@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from postback.api_keys import service
 from postback.api_keys.auth import REQUIRE_API_KEY, forget_verified_keys
 from postback.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
-from postback.kit.deps import SessionDep
 from postback.kit.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -17,6 +16,7 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
+from postback.kit.session import SessionDep, after_commit
 from postback.models import ApiKey
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"], dependencies=REQUIRE_API_KEY)
@@ -48,5 +48,5 @@ def get_api_key(key_id: IdPath, session: SessionDep) -> ApiKeyOut:
 @router.delete("/{key_id}", response_model=ApiKeyOut)
 def revoke_api_key(key_id: IdPath, session: SessionDep) -> ApiKeyOut:
     key = service.revoke_key(session, key_id)
-    forget_verified_keys()
+    after_commit(session, forget_verified_keys)
     return _out(key)

@@ -10,7 +10,7 @@ from postback.api_keys.auth import REQUIRE_API_KEY
 from postback.campaigns import service
 from postback.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
 from postback.campaigns.service import CampaignView
-from postback.kit.deps import RuntimeDep, SessionDep
+from postback.kit.deps import RuntimeDep
 from postback.kit.fields import MAX_ROW_ID
 from postback.kit.money import format_micros
 from postback.kit.pagination import (
@@ -22,6 +22,7 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
+from postback.kit.session import SessionDep, config_changed
 from postback.runtime import Runtime
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=REQUIRE_API_KEY)
@@ -51,12 +52,6 @@ def _out(view: CampaignView, runtime: Runtime) -> CampaignOut:
     )
 
 
-def _changed(runtime: Runtime) -> None:
-    # Drop cached click routes here at once; other processes follow within the cache TTL.
-    runtime.routes.clear()
-    runtime.networks.clear()
-
-
 @router.get("", response_model=Page[CampaignOut])
 def list_campaigns(
     session: SessionDep,
@@ -75,7 +70,7 @@ def list_campaigns(
 @router.post("", status_code=201, response_model=CampaignOut)
 def create_campaign(body: CampaignCreate, session: SessionDep, runtime: RuntimeDep) -> CampaignOut:
     view = service.create(session, body)
-    _changed(runtime)
+    config_changed(session, runtime)
     return _out(view, runtime)
 
 
@@ -89,12 +84,12 @@ def update_campaign(
     campaign_id: IdPath, body: CampaignUpdate, session: SessionDep, runtime: RuntimeDep
 ) -> CampaignOut:
     view = service.update(session, campaign_id, body)
-    _changed(runtime)
+    config_changed(session, runtime)
     return _out(view, runtime)
 
 
 @router.delete("/{campaign_id}", response_model=CampaignOut)
 def archive_campaign(campaign_id: IdPath, session: SessionDep, runtime: RuntimeDep) -> CampaignOut:
     view = service.archive(session, campaign_id)
-    _changed(runtime)
+    config_changed(session, runtime)
     return _out(view, runtime)

@@ -18,10 +18,11 @@ from postback.clicks import queries, service
 from postback.clicks.redirect import get_route
 from postback.clicks.schemas import ClickCreate, ClickCreated
 from postback.clicks.visitor import visitor_from
-from postback.kit.deps import RuntimeDep, SessionDep
+from postback.kit.deps import RuntimeDep
 from postback.kit.errors import Conflict, NotFound, PostbackError
 from postback.kit.fields import MicrosText, Output, UtcDatetime, field_error
 from postback.kit.ids import looks_like_click_id
+from postback.kit.session import SessionDep
 
 log = logging.getLogger("postback.clicks")
 

@@ -14,10 +14,11 @@ from postback.conversions.schemas import (
     ConversionOut,
     StatusChangeOut,
 )
-from postback.kit.deps import RuntimeDep, SessionDep
+from postback.kit.deps import RuntimeDep
 from postback.kit.errors import NotFound
 from postback.kit.ids import looks_like_click_id
 from postback.kit.pagination import Page, page_of, ulid_cursor
+from postback.kit.session import SessionDep
 from postback.models import Conversion
 
 router = APIRouter(prefix="/conversions", tags=["conversions"], dependencies=REQUIRE_API_KEY)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from postback.api_keys.auth import REQUIRE_API_KEY
-from postback.kit.deps import RuntimeDep, SessionDep
+from postback.kit.deps import RuntimeDep
 from postback.kit.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -20,6 +20,7 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
+from postback.kit.session import SessionDep, config_changed
 from postback.models import Network
 from postback.networks import service
 from postback.networks.schemas import NetworkCreate, NetworkOut, NetworkUpdate
@@ -34,12 +35,6 @@ def _out(network: Network, runtime: Runtime, *, reveal: bool) -> NetworkOut:
     return NetworkOut.model_validate(network).model_copy(
         update={"secret": secret, "postback_url": url}
     )
-
-
-def _changed(runtime: Runtime) -> None:
-    # The receiver caches networks; click routes carry offer-network links.
-    runtime.routes.clear()
-    runtime.networks.clear()
 
 
 @router.get("", response_model=Page[NetworkOut])
@@ -57,7 +52,7 @@ def list_networks(
 @router.post("", status_code=201, response_model=NetworkOut)
 def create_network(body: NetworkCreate, session: SessionDep, runtime: RuntimeDep) -> NetworkOut:
     network = service.create(session, body, runtime.settings)
-    _changed(runtime)
+    config_changed(session, runtime)
     return _out(network, runtime, reveal=True)
 
 
@@ -71,12 +66,12 @@ def update_network(
     network_id: IdPath, body: NetworkUpdate, session: SessionDep, runtime: RuntimeDep
 ) -> NetworkOut:
     network = service.update(session, network_id, body, runtime.settings)
-    _changed(runtime)
+    config_changed(session, runtime)
     return _out(network, runtime, reveal=True)
 
 
 @router.delete("/{network_id}", response_model=NetworkOut)
 def archive_network(network_id: IdPath, session: SessionDep, runtime: RuntimeDep) -> NetworkOut:
     network = service.archive(session, network_id, runtime.settings)
-    _changed(runtime)
+    config_changed(session, runtime)
     return _out(network, runtime, reveal=True)

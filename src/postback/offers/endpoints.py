@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from postback.api_keys.auth import REQUIRE_API_KEY
-from postback.kit.deps import RuntimeDep, SessionDep
+from postback.kit.deps import RuntimeDep
 from postback.kit.fields import MAX_ROW_ID
 from postback.kit.pagination import (
     DEFAULT_LIMIT,
@@ -18,17 +18,11 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
+from postback.kit.session import SessionDep, config_changed
 from postback.offers import service
 from postback.offers.schemas import OfferCreate, OfferOut, OfferUpdate
-from postback.runtime import Runtime
 
 router = APIRouter(prefix="/offers", tags=["offers"], dependencies=REQUIRE_API_KEY)
-
-
-def _changed(runtime: Runtime) -> None:
-    # Cached click routes hold offer URLs; other processes follow within the cache TTL.
-    runtime.routes.clear()
-    runtime.networks.clear()
 
 
 @router.get("", response_model=Page[OfferOut])
@@ -46,7 +40,7 @@ def list_offers(
 @router.post("", status_code=201, response_model=OfferOut)
 def create_offer(body: OfferCreate, session: SessionDep, runtime: RuntimeDep) -> OfferOut:
     offer = service.create(session, body, runtime.settings)
-    _changed(runtime)
+    config_changed(session, runtime)
     return OfferOut.model_validate(offer)
 
 
@@ -60,12 +54,12 @@ def update_offer(
     offer_id: IdPath, body: OfferUpdate, session: SessionDep, runtime: RuntimeDep
 ) -> OfferOut:
     offer = service.update(session, offer_id, body, runtime.settings)
-    _changed(runtime)
+    config_changed(session, runtime)
     return OfferOut.model_validate(offer)
 
 
 @router.delete("/{offer_id}", response_model=OfferOut)
 def archive_offer(offer_id: IdPath, session: SessionDep, runtime: RuntimeDep) -> OfferOut:
     offer = service.archive(session, offer_id, runtime.settings)
-    _changed(runtime)
+    config_changed(session, runtime)
     return OfferOut.model_validate(offer)

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from postback.api_keys.auth import REQUIRE_API_KEY
-from postback.kit.deps import SessionDep
 from postback.kit.pagination import Page, page_of, ulid_cursor
+from postback.kit.session import SessionDep
 from postback.postback_log import service
 from postback.postback_log.schemas import LogEntryOut, LogFilters
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from postback.api_keys.auth import REQUIRE_API_KEY
-from postback.kit.deps import RuntimeDep, SessionDep
+from postback.kit.deps import RuntimeDep
 from postback.kit.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -15,7 +15,7 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
-from postback.runtime import Runtime
+from postback.kit.session import SessionDep, config_changed
 from postback.traffic_sources import service
 from postback.traffic_sources.schemas import (
     TrafficSourceCreate,
@@ -26,12 +26,6 @@ from postback.traffic_sources.schemas import (
 router = APIRouter(
     prefix="/traffic-sources", tags=["traffic sources"], dependencies=REQUIRE_API_KEY
 )
-
-
-def _changed(runtime: Runtime) -> None:
-    # Cached click routes carry the source's parameters; other processes follow by TTL.
-    runtime.routes.clear()
-    runtime.networks.clear()
 
 
 @router.get("", response_model=Page[TrafficSourceOut])
@@ -50,7 +44,7 @@ def create_traffic_source(
     body: TrafficSourceCreate, session: SessionDep, runtime: RuntimeDep
 ) -> TrafficSourceOut:
     source = service.create(session, body)
-    _changed(runtime)
+    config_changed(session, runtime)
     return TrafficSourceOut.model_validate(source)
 
 
@@ -64,7 +58,7 @@ def update_traffic_source(
     source_id: IdPath, body: TrafficSourceUpdate, session: SessionDep, runtime: RuntimeDep
 ) -> TrafficSourceOut:
     source = service.update(session, source_id, body)
-    _changed(runtime)
+    config_changed(session, runtime)
     return TrafficSourceOut.model_validate(source)
 
 
@@ -73,5 +67,5 @@ def archive_traffic_source(
     source_id: IdPath, session: SessionDep, runtime: RuntimeDep
 ) -> TrafficSourceOut:
     source = service.archive(session, source_id)
-    _changed(runtime)
+    config_changed(session, runtime)
     return TrafficSourceOut.model_validate(source)
