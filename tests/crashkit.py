@@ -21,19 +21,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
 
 from postback.kit.db import normalize_url
-from postback.kit.ids import new_key
 from postback.models import (
-    Campaign,
-    CampaignOffer,
     Click,
     Conversion,
-    Network,
-    Offer,
     PostbackLogEntry,
-    TrafficSource,
 )
 
 OFFER_URL = "https://offer.test/land?cid={clickid}&zone={zone}"
@@ -111,14 +104,11 @@ class Seeded:
     network_key: str
 
 
-def seed(base_url: str, admin_key: str, database_url: str) -> Seeded:
+def seed(base_url: str, admin_key: str) -> Seeded:
     """A traffic source, network, offer and campaign, created through the admin API."""
     headers = {"Authorization": f"Bearer {admin_key}"}
     with httpx.Client(base_url=base_url + "/api/v1", headers=headers, timeout=10) as api:
-        source = api.post("/traffic-sources", json={"name": "crash source"})
-        if source.status_code == 404:
-            # Until the admin API lands, the same rows go in through the ORM.
-            return _seed_orm(database_url)
+        source = _created(api.post("/traffic-sources", json={"name": "crash source"}))
         network = _created(api.post("/networks", json={"name": "crash network"}))
         offer = _created(
             api.post("/offers", json={"name": "o", "url": OFFER_URL, "network_id": network["id"]})
@@ -128,7 +118,7 @@ def seed(base_url: str, admin_key: str, database_url: str) -> Seeded:
                 "/campaigns",
                 json={
                     "name": "crash campaign",
-                    "traffic_source_id": _created(source)["id"],
+                    "traffic_source_id": source["id"],
                     "offers": [{"offer_id": offer["id"]}],
                 },
             )
@@ -139,22 +129,6 @@ def seed(base_url: str, admin_key: str, database_url: str) -> Seeded:
 def _created(resp: httpx.Response) -> dict[str, Any]:
     assert resp.status_code in (200, 201), f"{resp.request.url}: {resp.status_code} {resp.text}"
     return dict(resp.json())
-
-
-def _seed_orm(database_url: str) -> Seeded:
-    engine = create_engine(normalize_url(database_url))
-    with Session(engine) as s, s.begin():
-        source, network = TrafficSource(name="crash source"), Network(name="n", key=new_key())
-        s.add_all([source, network])
-        s.flush()
-        offer = Offer(name="o", url=OFFER_URL, network_id=network.id)
-        campaign = Campaign(name="crash campaign", key=new_key(), traffic_source_id=source.id)
-        s.add_all([offer, campaign])
-        s.flush()
-        s.add(CampaignOffer(campaign_id=campaign.id, offer_id=offer.id, weight=1))
-        seeded = Seeded(campaign_key=campaign.key, network_key=network.key)
-    engine.dispose()
-    return seeded
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def test_kill_9_mid_load_keeps_every_acknowledged_click_and_conversion_exactly_o
     server = ServerProcess(crash_database, ADMIN_KEY, free_port(), tmp_path)
     server.start()
     try:
-        seeded = seed(server.url, ADMIN_KEY, crash_database)
+        seeded = seed(server.url, ADMIN_KEY)
         ledger = Ledger()
         busy = load_then_kill(server, seeded, ledger)
         # Shown with -s, and with the failure report: how much traffic the kill cut into.
