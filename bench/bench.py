@@ -18,7 +18,14 @@ from pathlib import Path
 
 import uvicorn
 
-from dataset import click_ids, count_conversions, fresh_database, seed, top_up_clicks
+from dataset import (
+    ADMIN_KEY,
+    click_ids,
+    count_conversions,
+    fresh_database,
+    seed,
+    top_up_clicks,
+)
 from harness import (
     BENCH,
     ROOT,
@@ -103,16 +110,17 @@ def measure_baseline(opts: argparse.Namespace, work: Path) -> WrkResult:
 
 def measure_database(kind: str, opts: argparse.Namespace, work: Path, report: Report) -> None:
     with fresh_database(kind, work) as url:
-        seeded = seed(url)
         port = free_port()
         env = {
             "POSTBACK_DATABASE_URL": url,
             "POSTBACK_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "POSTBACK_ADMIN_API_KEY": ADMIN_KEY,
             "POSTBACK_LOG_LEVEL": "WARNING",
         }
         log = work / f"server-{kind}.log"
         server = Server(postback_cmd(port), port, env=env, log=log).start("/healthz")
         try:
+            seeded = seed(server.url)
             key = [seeded.campaign_key]
             wrk(server, opts, "click.lua", key, opts.warmup)
             click = wrk(server, opts, "click.lua", key, opts.duration)

@@ -11,24 +11,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.orm import Session
 
 from postback.config import Settings
 from postback.kit.db import normalize_url
-from postback.kit.ids import new_click_id, new_key
+from postback.kit.ids import new_click_id
 from postback.kit.migrate import upgrade
-from postback.models import (
-    Campaign,
-    CampaignOffer,
-    Click,
-    Conversion,
-    Network,
-    Offer,
-    TrafficSource,
-)
+from postback.models import Click, Conversion
 
+# The server under test is started with this key (POSTBACK_ADMIN_API_KEY) and seeded with it.
+ADMIN_KEY = "pb_bench_" + uuid.uuid4().hex
 PG_URL = os.environ.get("POSTBACK_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 OFFER_URL = (
     "https://offer.example/landing?cid={clickid}&zone={zone}&src={placement}"
@@ -76,22 +71,31 @@ def engine_for(url: str) -> Engine:
     return create_engine(normalize_url(url))
 
 
-def seed(url: str) -> Seeded:
-    """One traffic source, network, offer and campaign, written before the server starts."""
-    engine = engine_for(url)
-    with Session(engine) as session, session.begin():
-        source = TrafficSource(name="bench source", external_id_param="external_id")
-        network = Network(name="bench network", key=new_key())
-        session.add_all([source, network])
-        session.flush()
-        offer = Offer(name="bench offer", url=OFFER_URL, network_id=network.id)
-        campaign = Campaign(name="bench campaign", key=new_key(), traffic_source_id=source.id)
-        session.add_all([offer, campaign])
-        session.flush()
-        session.add(CampaignOffer(campaign_id=campaign.id, offer_id=offer.id, weight=100))
-        seeded = Seeded(campaign_key=campaign.key, network_key=network.key)
-    engine.dispose()
-    return seeded
+def seed(base_url: str) -> Seeded:
+    """One traffic source, network, offer and campaign, created through the admin API."""
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=base_url + "/api/v1", headers=headers, timeout=10) as api:
+        source = _created(api.post("/traffic-sources", json={"name": "bench source"}))
+        network = _created(api.post("/networks", json={"name": "bench network"}))
+        offer_in = {"name": "bench offer", "url": OFFER_URL, "network_id": network["id"]}
+        offer = _created(api.post("/offers", json=offer_in))
+        campaign = _created(
+            api.post(
+                "/campaigns",
+                json={
+                    "name": "bench campaign",
+                    "traffic_source_id": source["id"],
+                    "offers": [{"offer_id": offer["id"]}],
+                },
+            )
+        )
+    return Seeded(campaign_key=campaign["key"], network_key=network["key"])
+
+
+def _created(resp: httpx.Response) -> dict[str, Any]:
+    if resp.status_code not in (200, 201):
+        raise RuntimeError(f"{resp.request.url}: {resp.status_code} {resp.text}")
+    return dict(resp.json())
 
 
 def click_ids(url: str) -> list[str]:
