@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -78,7 +79,6 @@ class DemoResult:
 @dataclass
 class _Setup:
     campaign_id: int
-    network_id: int
     tracking_url: str
     postback_url: str
 
@@ -93,6 +93,7 @@ def run_demo(
 ) -> DemoResult:
     """Create a campaign, send `clicks` clicks and some postbacks, and read the results back."""
     rng = random.Random(seed)
+    started = datetime.now(UTC)
     base = url.rstrip("/")
     headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "postback-demo"}
     try:
@@ -108,7 +109,7 @@ def run_demo(
             _send_postbacks(http, setup.postback_url, clickids, rng, result)
         with httpx.Client(base_url=base, headers=headers, timeout=15) as api:
             on_step("reading the results back from the API")
-            _read_back(api, setup, result)
+            _read_back(api, setup, result, started)
     except httpx.HTTPError as exc:
         raise DemoError(f"request to {base} failed: {_describe(exc)}") from exc
     return result
@@ -167,7 +168,6 @@ def _create_setup(api: httpx.Client, rng: random.Random) -> _Setup:
     campaign = _call(api, "POST", "/api/v1/campaigns", json=campaign_body)
     return _Setup(
         campaign_id=campaign["id"],
-        network_id=network["id"],
         tracking_url=campaign["tracking_url"],
         postback_url=network["postback_url"],
     )
@@ -248,12 +248,17 @@ def _macro_name(match: re.Match[str]) -> str:
     return next(g for g in match.groups() if g).lower()
 
 
-def _read_back(api: httpx.Client, setup: _Setup, result: DemoResult) -> None:
+def _read_back(api: httpx.Client, setup: _Setup, result: DemoResult, started: datetime) -> None:
     conversions = _all_items(api, "/api/v1/conversions", {"campaign_id": setup.campaign_id})
     result.conversions_accepted = len(conversions)
     result.revenue = _total_payout(conversions)
-    log = _all_items(api, "/api/v1/postback-log", {"network_id": setup.network_id})
-    ours = [e for e in log if e.get("network_id") in (None, setup.network_id)]
+    # A refusal that happens before the network is resolved (a placeholder click ID) is logged
+    # without a network_id, so select this run's requests by their path, which names the
+    # network key. The time bound only keeps the read short; it allows for clock skew.
+    since = (started - timedelta(minutes=10)).isoformat()
+    log = _all_items(api, "/api/v1/postback-log", {"from": since})
+    path = urlsplit(setup.postback_url).path
+    ours = [e for e in log if e.get("path") == path]
     result.duplicates = sum(1 for e in ours if e.get("outcome") == "duplicate")
     refused = Counter(str(e.get("reason")) for e in ours if e.get("outcome") == "refused")
     result.refused = dict(refused)
