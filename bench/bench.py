@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sqlite3
 import subprocess
 import sys
@@ -54,6 +55,7 @@ class Row:
 
 @dataclass
 class Report:
+    header: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
     failed: bool = False
@@ -77,7 +79,7 @@ def main() -> int:
     opts = parse_args()
     work = RESULTS / "tmp"
     work.mkdir(parents=True, exist_ok=True)
-    report = Report()
+    report = Report(header=describe(opts))
     report.rows.append(Row("baseline 302 (bare ASGI)", measure_baseline(opts, work)))
     for kind in [d for d in opts.databases.split(",") if d]:
         measure_database(kind, opts, work, report)
@@ -209,22 +211,27 @@ def judge_bars(report: Report) -> None:
 def render(opts: argparse.Namespace, report: Report) -> str:
     base = report.rows[0].result.req_per_s
     head = (
-        f"{'scenario':<28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'x base':>7} "
-        f"{'errors':>6} {'non2xx3xx':>9} {'server':>7} {'wrk':>5} {'pg':>5}"
+        f"{'scenario':<31} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'x base':>7} "
+        f"{'errors':>6} {'non2xx3xx':>9} {'server':>6} {'wrk':>4} {'pg':>4} {'cpu0/cpu1':>9}"
     )
-    lines = [*describe(opts), "", head, "-" * len(head)]
+    lines = [*report.header, "", head, "-" * len(head)]
     for row in report.rows:
         r = row.result
         span = (r.stats.get("active_us") or r.stats["duration_us"]) / 1e6
         lines.append(
-            f"{row.name:<28} {r.req_per_s:>8.0f} {r.stats['p50_us'] / 1000:>7.2f} "
+            f"{row.name:<31} {r.req_per_s:>7.0f} {r.stats['p50_us'] / 1000:>7.2f} "
             f"{r.stats['p99_us'] / 1000:>7.2f} {r.req_per_s / base:>6.2f}x "
-            f"{r.errors:>6} {r.stats['status']:>9} {pct(r.server_cpu, span):>7} "
-            f"{pct(r.wrk_cpu, span):>5} {pct(r.postgres_cpu, span):>5}"
+            f"{r.errors:>6} {r.stats['status']:>9} {pct(r.server_cpu, span):>6} "
+            f"{pct(r.wrk_cpu, span):>4} {pct(r.postgres_cpu, span):>4} {cores(r):>9}"
         )
-    lines += ["", "server/wrk/pg: CPU used, in % of one core, over the measured window."]
-    lines += ["core busy (measured run): " + cores_line(report)]
-    lines += ["", *report.checks, ""]
+    lines += [
+        "",
+        "server, wrk, pg: CPU each used over the measured window, in % of one core.",
+        "cpu0/cpu1: how busy each core was (anything else running on the machine shows here).",
+        "",
+        *report.checks,
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -232,11 +239,8 @@ def pct(cpu_seconds: float, span: float) -> str:
     return f"{100 * cpu_seconds / span:.0f}%"
 
 
-def cores_line(report: Report) -> str:
-    def busy(result: WrkResult) -> str:
-        return " ".join(f"{c} {100 * v:.0f}%" for c, v in sorted(result.cores.items()))
-
-    return "; ".join(f"{row.name}: {busy(row.result)}" for row in report.rows)
+def cores(result: WrkResult) -> str:
+    return "/".join(f"{100 * v:.0f}" for _, v in sorted(result.cores.items()))
 
 
 def describe(opts: argparse.Namespace) -> list[str]:
@@ -244,8 +248,11 @@ def describe(opts: argparse.Namespace) -> list[str]:
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
+    load = os.getloadavg()[0]
+    busy = "  (machine busy: numbers are noisy)" if load > 0.5 else ""
     return [
-        f"Postback benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}",
+        f"Postback benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}, "
+        f"load average {load:.2f} at start{busy}",
         f"server: uvicorn {uvicorn.__version__}, 1 worker, uvloop, httptools, no access log, "
         f"pinned to CPU {SERVER_CPU}; Python {sys.version.split()[0]}, "
         f"SQLite {sqlite3.sqlite_version} (synchronous=FULL, WAL)",
