@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from postback.models import TrafficSource, utcnow
 from tests.conftest import LiveServer
 
 
@@ -202,3 +203,79 @@ def test_network_patch_validates_and_keeps_the_key(api: httpx.Client) -> None:
     assert "allowed_ips" in fields_of(api.patch(path, json={"allowed_ips": None}))
     assert api.delete(path).json()["archived"] is True
     assert api.get("/api/v1/networks").json()["items"] == []
+
+
+# --- outbound postback settings and inbound signing -------------------------------------------
+
+WHSEC = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_a_source_says_which_conversions_fire_its_postback(api: httpx.Client) -> None:
+    body = {
+        "name": "S",
+        "postback_url": "https://s.test/pb?id={external_id}&s={status}",
+        "postback_events": ["Install", "purchase"],
+        "postback_statuses": ["approved", "rejected"],
+        "postback_status_names": {"approved": "1", "rejected": "0"},
+        "postback_signing_secret": WHSEC,
+    }
+    source = api.post("/api/v1/traffic-sources", json=body).json()
+    assert source["postback_events"] == ["install", "purchase"]
+    assert source["postback_statuses"] == ["approved", "rejected"]
+    assert source["postback_status_names"] == {"approved": "1", "rejected": "0"}
+    assert source["postback_signing_secret"] == WHSEC
+    assert source["postback_disabled_at"] is None
+    listed = api.get("/api/v1/traffic-sources").json()["items"][0]
+    assert listed["postback_signing_secret"] == "whsec_****"
+    plain = api.post("/api/v1/traffic-sources", json={"name": "P"}).json()
+    assert plain["postback_statuses"] == ["approved"] and plain["postback_events"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"postback_events": ["bad event"]}, "postback_events.0"),
+        ({"postback_statuses": ["paid"]}, "postback_statuses.0"),
+        ({"postback_status_names": {"paid": "1"}}, "postback_status_names.paid.[key]"),
+        ({"postback_signing_secret": "not-whsec"}, "postback_signing_secret"),
+        ({"postback_signing_secret": "whsec_!!!"}, "postback_signing_secret"),
+        ({"postback_signing_secret": "whsec_c2hvcnQ="}, "postback_signing_secret"),
+    ],
+)
+def test_bad_outbound_settings_are_422(api: httpx.Client, body: dict[str, Any], field: str) -> None:
+    fields = fields_of(api.post("/api/v1/traffic-sources", json={"name": "S", **body}))
+    assert any(f.startswith(field.split(".[")[0]) for f in fields), fields
+
+
+def test_editing_the_postback_re_enables_a_disabled_source(
+    live: LiveServer, api: httpx.Client
+) -> None:
+    source = api.post("/api/v1/traffic-sources", json={"name": "S"}).json()
+    with live.runtime.db.session() as s:
+        row = s.get(TrafficSource, source["id"])
+        assert row is not None
+        row.postback_disabled_at = utcnow()
+        row.postback_disabled_reason = "410 Gone"
+    path = f"/api/v1/traffic-sources/{source['id']}"
+    assert (
+        api.patch(path, json={"name": "renamed"}).json()["postback_disabled_reason"] == "410 Gone"
+    )
+    fixed = api.patch(path, json={"postback_url": "https://new.test/pb?id={external_id}"}).json()
+    assert fixed["postback_disabled_at"] is None and fixed["postback_disabled_reason"] is None
+
+
+def test_a_network_can_require_signed_postbacks(api: httpx.Client) -> None:
+    signing = "hmac-signing-secret-5678"
+    network = api.post("/api/v1/networks", json={"name": "N", "signing_secret": signing}).json()
+    assert network["signing_secret"] == signing
+    assert api.get("/api/v1/networks").json()["items"][0]["signing_secret"] == "****5678"
+    path = f"/api/v1/networks/{network['id']}"
+    assert api.patch(path, json={"signing_secret": None}).json()["signing_secret"] is None
+
+
+def test_aliases_must_name_a_canonical_field(api: httpx.Client) -> None:
+    resp = api.post("/api/v1/networks", json={"name": "N", "aliases": {"tid": "click"}})
+    assert fields_of(resp) == {"aliases.tid"}
+    events = {"Rebill": "new_per_txid"}
+    network = api.post("/api/v1/networks", json={"name": "N", "duplicate_modes": events}).json()
+    assert network["duplicate_modes"] == {"rebill": "new_per_txid"}

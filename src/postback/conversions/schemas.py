@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from postback.kit.fields import MicrosText, Output, RowId, UtcDatetime
+from postback.kit.fields import ConversionStatus, MicrosText, Output, RowId, UtcDatetime
 from postback.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-
-ConversionStatus = Literal["approved", "pending", "rejected", "refunded", "chargeback"]
 
 
 class ConversionFilters(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -35,6 +35,11 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,49}$")]
 # A query-parameter or event name as other systems send it.
 ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\[\]-]{1,50}$")]
+# An event (goal) name as the receiver stores it: lower case, so "Install" means "install".
+EventName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$", to_lower=True)
+]
+ConversionStatus = Literal["approved", "pending", "rejected", "refunded", "chargeback"]
 Currency = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{3}$", to_upper=True)
 ]

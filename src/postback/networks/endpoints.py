@@ -1,8 +1,8 @@
 """`/api/v1/networks`: create, read, list, update, archive.
 
-The secret is returned in full on create, on GET by id and on PATCH, because the user must paste
-it into the network (it is part of `postback_url`). Lists mask it and leave it out of the URL,
-so a list shown on screen or logged does not leak every network's secret at once.
+Secrets are returned in full on create, on GET by id and on PATCH, because the user must paste
+them into the network (the token is part of `postback_url`). Lists mask them and leave the token
+out of the URL, so a list shown on screen or logged does not leak every network's secrets.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ router = APIRouter(prefix="/networks", tags=["networks"], dependencies=REQUIRE_A
 
 def _out(network: Network, runtime: Runtime, *, reveal: bool) -> NetworkOut:
     url = service.postback_url(runtime.settings.public_url, network, with_secret=reveal)
-    secret = network.secret if reveal else service.mask_secret(network.secret)
-    return NetworkOut.model_validate(network).model_copy(
-        update={"secret": secret, "postback_url": url}
-    )
+    out = NetworkOut.model_validate(network)
+    if not reveal:
+        out.secret = service.mask_secret(network.secret)
+        out.signing_secret = service.mask_secret(network.signing_secret)
+    out.postback_url = url
+    return out
 
 
 @router.get("", response_model=Page[NetworkOut])

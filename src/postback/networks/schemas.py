@@ -7,8 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from postback.conversions.parsing import CANONICAL
 from postback.kit.fields import (
+    ConversionStatus,
     Currency,
+    EventName,
     Input,
     Name,
     NotNull,
@@ -20,7 +23,6 @@ from postback.kit.fields import (
 )
 
 DuplicateMode = Literal["ignore", "new_per_txid", "update", "accumulate"]
-ConversionStatus = Literal["approved", "pending", "rejected", "refunded", "chargeback"]
 
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
 LookbackDays = Annotated[int, Field(ge=1, le=365)]
@@ -39,10 +41,18 @@ def _ip_or_cidr(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address or CIDR range ({exc})") from None
 
 
+def _canonical(value: str) -> str:
+    if value not in CANONICAL:
+        raise ValueError(f"must be one of {', '.join(sorted(CANONICAL))}")
+    return value
+
+
 IpOrCidr = Annotated[str, AfterValidator(_ip_or_cidr)]
+# An alias maps their parameter name to one of the receiver's canonical fields.
+CanonicalField = Annotated[str, AfterValidator(_canonical)]
 AllowedIps = Annotated[list[IpOrCidr], Field(max_length=100)]
-DuplicateModes = Annotated[dict[ParamName, DuplicateMode], Field(max_length=50)]
-Aliases = Annotated[dict[ParamName, ParamName], Field(max_length=100)]
+DuplicateModes = Annotated[dict[EventName, DuplicateMode], Field(max_length=50)]
+Aliases = Annotated[dict[ParamName, CanonicalField], Field(max_length=100)]
 StatusMap = Annotated[dict[StatusWord, ConversionStatus], Field(max_length=100)]
 
 
@@ -50,6 +60,9 @@ class NetworkCreate(Input):
     name: Name
     template: TemplateName = "custom"
     secret: Secret | None = None
+    signing_secret: Secret | None = Field(
+        default=None, description="When set, postbacks must carry an HMAC-SHA256 signature"
+    )
     allowed_ips: AllowedIps = Field(default_factory=list)
     currency: Currency | None = Field(default=None, description="Default: the account currency")
     lookback_days: LookbackDays | None = Field(default=None, description="Default: 30 days")
@@ -63,6 +76,7 @@ class NetworkUpdate(Patch):
     name: Annotated[Name | None, NotNull] = None
     template: Annotated[TemplateName | None, NotNull] = None
     secret: Secret | None = None
+    signing_secret: Secret | None = None
     allowed_ips: Annotated[AllowedIps | None, NotNull] = None
     currency: Annotated[Currency | None, NotNull] = None
     lookback_days: Annotated[LookbackDays | None, NotNull] = None
@@ -79,6 +93,7 @@ class NetworkOut(Output):
     name: str
     template: str
     secret: str | None = Field(description="In full on create and on GET by id; masked in lists")
+    signing_secret: str | None = Field(description="Shown like `secret`")
     postback_url: str = Field(
         default="", description="The URL to paste into the network; {x} are its placeholders"
     )

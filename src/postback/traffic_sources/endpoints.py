@@ -16,6 +16,7 @@ from postback.kit.pagination import (
     page_of,
 )
 from postback.kit.session import SessionDep, config_changed
+from postback.models import TrafficSource
 from postback.traffic_sources import service
 from postback.traffic_sources.schemas import (
     TrafficSourceCreate,
@@ -28,6 +29,14 @@ router = APIRouter(
 )
 
 
+def _out(source: TrafficSource, *, reveal: bool = True) -> TrafficSourceOut:
+    out = TrafficSourceOut.model_validate(source)
+    if not reveal and source.postback_signing_secret:
+        # Lists are shown and logged; the secret is read one source at a time.
+        out.postback_signing_secret = "whsec_****"
+    return out
+
+
 @router.get("", response_model=Page[TrafficSourceOut])
 def list_traffic_sources(
     session: SessionDep,
@@ -36,7 +45,7 @@ def list_traffic_sources(
     include_archived: bool = False,
 ) -> Page[TrafficSourceOut]:
     rows = service.list_sources(session, int_cursor(cursor), limit + 1, include_archived)
-    return page_of(rows, limit, TrafficSourceOut.model_validate, lambda s: s.id)
+    return page_of(rows, limit, lambda s: _out(s, reveal=False), lambda s: s.id)
 
 
 @router.post("", status_code=201, response_model=TrafficSourceOut)
@@ -45,12 +54,12 @@ def create_traffic_source(
 ) -> TrafficSourceOut:
     source = service.create(session, body)
     config_changed(session, runtime)
-    return TrafficSourceOut.model_validate(source)
+    return _out(source)
 
 
 @router.get("/{source_id}", response_model=TrafficSourceOut)
 def get_traffic_source(source_id: IdPath, session: SessionDep) -> TrafficSourceOut:
-    return TrafficSourceOut.model_validate(service.get(session, source_id))
+    return _out(service.get(session, source_id))
 
 
 @router.patch("/{source_id}", response_model=TrafficSourceOut)
@@ -59,7 +68,7 @@ def update_traffic_source(
 ) -> TrafficSourceOut:
     source = service.update(session, source_id, body)
     config_changed(session, runtime)
-    return TrafficSourceOut.model_validate(source)
+    return _out(source)
 
 
 @router.delete("/{source_id}", response_model=TrafficSourceOut)
@@ -68,4 +77,4 @@ def archive_traffic_source(
 ) -> TrafficSourceOut:
     source = service.archive(session, source_id)
     config_changed(session, runtime)
-    return TrafficSourceOut.model_validate(source)
+    return _out(source)

@@ -1,10 +1,16 @@
-"""Traffic-source payloads."""
+"""Traffic-source payloads, including where and when its outbound postback fires."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated
 
+from pydantic import AfterValidator, Field, StringConstraints
+
 from postback.kit.fields import (
+    ConversionStatus,
+    EventName,
     HttpUrlText,
     Input,
     Name,
@@ -17,6 +23,30 @@ from postback.kit.fields import (
 )
 
 
+def _webhook_secret(value: str) -> str:
+    # Standard Webhooks: "whsec_" + base64 of 24 to 64 random bytes; the worker decodes it.
+    try:
+        key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("must be 'whsec_' followed by base64") from None
+    if not value.startswith("whsec_") or not 24 <= len(key) <= 64:
+        raise ValueError("must be 'whsec_' followed by the base64 of 24 to 64 bytes")
+    return value
+
+
+WebhookSecret = Annotated[str, StringConstraints(max_length=200), AfterValidator(_webhook_secret)]
+EventList = Annotated[list[EventName], Field(max_length=50)]
+StatusList = Annotated[list[ConversionStatus], Field(max_length=5)]
+StatusNames = Annotated[
+    dict[ConversionStatus, Annotated[str, StringConstraints(min_length=1, max_length=50)]],
+    Field(max_length=5),
+]
+
+
+def _approved_only() -> list[ConversionStatus]:
+    return ["approved"]
+
+
 class TrafficSourceCreate(Input):
     name: Name
     template: TemplateName = "custom"
@@ -24,6 +54,20 @@ class TrafficSourceCreate(Input):
     postback_url: HttpUrlText | None = None
     external_id_param: ParamName = "external_id"
     cost_param: ParamName = "cost"
+    postback_events: EventList = Field(
+        default_factory=list, description="Events that fire the postback; empty means all"
+    )
+    postback_statuses: StatusList = Field(
+        default_factory=_approved_only,
+        description="Statuses that fire the postback; empty means all",
+    )
+    postback_status_names: StatusNames = Field(
+        default_factory=dict,
+        description='Our status names as the receiver wants them: {"approved": "1"}',
+    )
+    postback_signing_secret: WebhookSecret | None = Field(
+        default=None, description="Sign postbacks the Standard Webhooks way (sent as POST)"
+    )
 
 
 class TrafficSourceUpdate(Patch):
@@ -32,6 +76,10 @@ class TrafficSourceUpdate(Patch):
     postback_url: HttpUrlText | None = None
     external_id_param: Annotated[ParamName | None, NotNull] = None
     cost_param: Annotated[ParamName | None, NotNull] = None
+    postback_events: Annotated[EventList | None, NotNull] = None
+    postback_statuses: Annotated[StatusList | None, NotNull] = None
+    postback_status_names: Annotated[StatusNames | None, NotNull] = None
+    postback_signing_secret: WebhookSecret | None = None
     archived: Annotated[bool | None, NotNull] = None
 
 
@@ -42,6 +90,14 @@ class TrafficSourceOut(Output):
     postback_url: str | None
     external_id_param: str
     cost_param: str
+    postback_events: list[str]
+    postback_statuses: list[str]
+    postback_status_names: dict[str, str]
+    postback_signing_secret: str | None = Field(description="Masked in lists")
+    postback_disabled_at: UtcDatetime | None = Field(
+        description="Set when the receiver said 410 Gone or failed for days; an edit clears it"
+    )
+    postback_disabled_reason: str | None
     archived: bool
     created_at: UtcDatetime
     updated_at: UtcDatetime

@@ -31,8 +31,14 @@ def list_sources(
 
 def update(session: Session, source_id: int, body: TrafficSourceUpdate) -> TrafficSource:
     source = get(session, source_id)
-    for name, value in body.changes().items():
+    changes = body.changes()
+    for name, value in changes.items():
         setattr(source, name, value)
+    if any(name.startswith("postback_") for name in changes):
+        # Editing the postback is how a user says "try this destination again".
+        source.postback_disabled_at = None
+        source.postback_disabled_reason = None
+        source.postback_failing_since = None
     session.flush()
     return source
 
