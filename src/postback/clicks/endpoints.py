@@ -20,7 +20,7 @@ from postback.clicks.schemas import ClickCreate, ClickCreated
 from postback.clicks.visitor import visitor_from
 from postback.kit.deps import RuntimeDep
 from postback.kit.errors import Conflict, NotFound, PostbackError
-from postback.kit.fields import MicrosText, Output, UtcDatetime, field_error
+from postback.kit.fields import MicrosText, Output, UtcDatetime, field_error, has_nul
 from postback.kit.ids import looks_like_click_id
 from postback.kit.session import SessionDep
 
@@ -58,6 +58,8 @@ class ClickOut(Output):
 
 @router.post("", status_code=201, response_model=ClickCreated)
 async def create_click(body: ClickCreate, runtime: RuntimeDep) -> ClickCreated:
+    if has_nul(body.model_dump()):
+        raise field_error("body", "must not contain NUL characters")
     ip = _ip(body.ip)
     route = await get_route(runtime, body.campaign_key)
     if route is None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from postback.kit.fields import ConversionStatus, MicrosText, Output, RowId, UtcDatetime
+from postback.kit.fields import ConversionStatus, Filters, MicrosText, Output, RowId, UtcDatetime
 from postback.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
-class ConversionFilters(BaseModel):
+class ConversionFilters(Filters):
     """Query parameters of `GET /conversions`; times filter on when the conversion arrived."""
 
     campaign_id: RowId | None = None

@@ -21,6 +21,7 @@ from pydantic import (
     PlainValidator,
     StringConstraints,
     WithJsonSchema,
+    field_validator,
 )
 
 from postback.kit.errors import Unprocessable
@@ -103,13 +104,40 @@ NotNull = AfterValidator(_not_null)
 
 def _as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; every time we store is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
-class Input(BaseModel):
+def has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+class Filters(BaseModel):
+    """Query-parameter models of list endpoints."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL refuses NUL in text, which would surface as a 500 instead of a 422.
+        if has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class Input(Filters):
     """Request bodies: unknown fields are refused, so a typo never passes as a no-op."""
 
     model_config = ConfigDict(extra="forbid")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from postback.kit.fields import Output, RowId, UtcDatetime
+from postback.kit.fields import Filters, Output, RowId, UtcDatetime
 from postback.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
-class LogFilters(BaseModel):
+class LogFilters(Filters):
     """Query parameters of `GET /postback-log`; times filter on when the request arrived."""
 
     outcome: str | None = Field(default=None, max_length=12, description="e.g. accepted")
