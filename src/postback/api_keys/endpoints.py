@@ -16,7 +16,7 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
-from postback.kit.session import SessionDep, after_commit
+from postback.kit.session import ReadSessionDep, SessionDep, after_commit
 from postback.models import ApiKey
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"], dependencies=REQUIRE_API_KEY)
@@ -28,7 +28,7 @@ def _out(key: ApiKey) -> ApiKeyOut:
 
 @router.get("", response_model=Page[ApiKeyOut])
 def list_api_keys(
-    session: SessionDep, limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None
+    session: ReadSessionDep, limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None
 ) -> Page[ApiKeyOut]:
     keys = service.list_keys(session, int_cursor(cursor), limit + 1)
     return page_of(keys, limit, _out, lambda k: k.id)
@@ -41,7 +41,7 @@ def create_api_key(body: ApiKeyCreate, session: SessionDep) -> ApiKeyCreated:
 
 
 @router.get("/{key_id}", response_model=ApiKeyOut)
-def get_api_key(key_id: IdPath, session: SessionDep) -> ApiKeyOut:
+def get_api_key(key_id: IdPath, session: ReadSessionDep) -> ApiKeyOut:
     return _out(service.get_key(session, key_id))
 
 

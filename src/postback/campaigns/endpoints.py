@@ -22,7 +22,7 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
-from postback.kit.session import SessionDep, config_changed
+from postback.kit.session import ReadSessionDep, SessionDep, config_changed
 from postback.runtime import Runtime
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=REQUIRE_API_KEY)
@@ -54,7 +54,7 @@ def _out(view: CampaignView, runtime: Runtime) -> CampaignOut:
 
 @router.get("", response_model=Page[CampaignOut])
 def list_campaigns(
-    session: SessionDep,
+    session: ReadSessionDep,
     runtime: RuntimeDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
@@ -75,7 +75,7 @@ def create_campaign(body: CampaignCreate, session: SessionDep, runtime: RuntimeD
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
-def get_campaign(campaign_id: IdPath, session: SessionDep, runtime: RuntimeDep) -> CampaignOut:
+def get_campaign(campaign_id: IdPath, session: ReadSessionDep, runtime: RuntimeDep) -> CampaignOut:
     return _out(service.get(session, campaign_id), runtime)
 
 

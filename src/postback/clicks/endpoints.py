@@ -22,7 +22,7 @@ from postback.kit.deps import RuntimeDep
 from postback.kit.errors import Conflict, NotFound, PostbackError
 from postback.kit.fields import MicrosText, Output, UtcDatetime, field_error, has_nul
 from postback.kit.ids import looks_like_click_id
-from postback.kit.session import SessionDep
+from postback.kit.session import ReadSessionDep
 
 log = logging.getLogger("postback.clicks")
 
@@ -88,7 +88,7 @@ async def create_click(body: ClickCreate, runtime: RuntimeDep) -> ClickCreated:
 
 
 @router.get("/{clickid}", response_model=ClickOut)
-def get_click(clickid: ClickIdPath, session: SessionDep) -> ClickOut:
+def get_click(clickid: ClickIdPath, session: ReadSessionDep) -> ClickOut:
     click = queries.get_click(session, clickid.upper()) if looks_like_click_id(clickid) else None
     if click is None:
         raise NotFound(f"click {clickid!r} does not exist")

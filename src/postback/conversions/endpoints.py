@@ -18,7 +18,7 @@ from postback.kit.deps import RuntimeDep
 from postback.kit.errors import NotFound
 from postback.kit.ids import looks_like_click_id
 from postback.kit.pagination import Page, page_of, ulid_cursor
-from postback.kit.session import SessionDep
+from postback.kit.session import ReadSessionDep
 from postback.models import Conversion
 
 router = APIRouter(prefix="/conversions", tags=["conversions"], dependencies=REQUIRE_API_KEY)
@@ -28,7 +28,7 @@ ConversionIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 @router.get("", response_model=Page[ConversionOut])
 def list_conversions(
-    filters: Annotated[ConversionFilters, Query()], session: SessionDep, runtime: RuntimeDep
+    filters: Annotated[ConversionFilters, Query()], session: ReadSessionDep, runtime: RuntimeDep
 ) -> Page[ConversionOut]:
     currency = runtime.settings.account_currency
 
@@ -42,7 +42,7 @@ def list_conversions(
 
 @router.get("/{conversion_id}", response_model=ConversionDetail)
 def get_conversion(
-    conversion_id: ConversionIdPath, session: SessionDep, runtime: RuntimeDep
+    conversion_id: ConversionIdPath, session: ReadSessionDep, runtime: RuntimeDep
 ) -> ConversionDetail:
     found = looks_like_click_id(conversion_id)
     row = queries.get_conversion(session, conversion_id.upper()) if found else None

@@ -8,17 +8,27 @@ would follow a success. This alias closes both gaps; it is the same session as k
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from postback.kit.deps import get_session
+from postback.kit.deps import RuntimeDep, get_session
 from postback.runtime import Runtime
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_read_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """For GET handlers: on SQLite a deferred transaction that never takes the write lock, so a
+    dashboard polling lists does not queue behind the click writer. Nothing is committed."""
+    with Session(runtime.db.reader) as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

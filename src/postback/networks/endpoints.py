@@ -20,7 +20,7 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
-from postback.kit.session import SessionDep, config_changed
+from postback.kit.session import ReadSessionDep, SessionDep, config_changed
 from postback.models import Network
 from postback.networks import service
 from postback.networks.schemas import NetworkCreate, NetworkOut, NetworkUpdate
@@ -41,7 +41,7 @@ def _out(network: Network, runtime: Runtime, *, reveal: bool) -> NetworkOut:
 
 @router.get("", response_model=Page[NetworkOut])
 def list_networks(
-    session: SessionDep,
+    session: ReadSessionDep,
     runtime: RuntimeDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
@@ -59,7 +59,7 @@ def create_network(body: NetworkCreate, session: SessionDep, runtime: RuntimeDep
 
 
 @router.get("/{network_id}", response_model=NetworkOut)
-def get_network(network_id: IdPath, session: SessionDep, runtime: RuntimeDep) -> NetworkOut:
+def get_network(network_id: IdPath, session: ReadSessionDep, runtime: RuntimeDep) -> NetworkOut:
     return _out(service.get(session, network_id), runtime, reveal=True)
 
 

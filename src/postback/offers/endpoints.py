@@ -18,7 +18,7 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
-from postback.kit.session import SessionDep, config_changed
+from postback.kit.session import ReadSessionDep, SessionDep, config_changed
 from postback.offers import service
 from postback.offers.schemas import OfferCreate, OfferOut, OfferUpdate
 
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/offers", tags=["offers"], dependencies=REQUIRE_API_K
 
 @router.get("", response_model=Page[OfferOut])
 def list_offers(
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
     include_archived: bool = False,
@@ -45,7 +45,7 @@ def create_offer(body: OfferCreate, session: SessionDep, runtime: RuntimeDep) ->
 
 
 @router.get("/{offer_id}", response_model=OfferOut)
-def get_offer(offer_id: IdPath, session: SessionDep) -> OfferOut:
+def get_offer(offer_id: IdPath, session: ReadSessionDep) -> OfferOut:
     return OfferOut.model_validate(service.get(session, offer_id))
 
 

@@ -15,7 +15,7 @@ from postback.kit.pagination import (
     int_cursor,
     page_of,
 )
-from postback.kit.session import SessionDep, config_changed
+from postback.kit.session import ReadSessionDep, SessionDep, config_changed
 from postback.models import TrafficSource
 from postback.traffic_sources import service
 from postback.traffic_sources.schemas import (
@@ -39,7 +39,7 @@ def _out(source: TrafficSource, *, reveal: bool = True) -> TrafficSourceOut:
 
 @router.get("", response_model=Page[TrafficSourceOut])
 def list_traffic_sources(
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
     include_archived: bool = False,
@@ -58,7 +58,7 @@ def create_traffic_source(
 
 
 @router.get("/{source_id}", response_model=TrafficSourceOut)
-def get_traffic_source(source_id: IdPath, session: SessionDep) -> TrafficSourceOut:
+def get_traffic_source(source_id: IdPath, session: ReadSessionDep) -> TrafficSourceOut:
     return _out(service.get(session, source_id))
 
 
