@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import httpx
@@ -72,21 +73,19 @@ def test_a_created_key_is_shown_once_and_works(api: httpx.Client, http: httpx.Cl
     assert key.startswith(created["prefix"]) and len(created["prefix"]) < 10
     assert created["revoked"] is False and created["revoked_at"] is None
     assert http.get("/api/v1/api-keys", headers=bearer(key)).status_code == 200
-    listed = api.get("/api/v1/api-keys").json()["items"]
-    assert {k["name"] for k in listed} >= {"ci"}
-    assert key not in resp.text.replace(key, "", 1)
-    for item in listed:
-        assert "key" not in item and "key_hash" not in item
-    one = api.get(f"/api/v1/api-keys/{created['id']}").json()
-    assert "key" not in one
+    listed = api.get("/api/v1/api-keys")
+    assert "ci" in {k["name"] for k in listed.json()["items"]}
+    one = api.get(f"/api/v1/api-keys/{created['id']}")
+    for resp in (listed, one):
+        assert key not in resp.text and "key_hash" not in resp.text
 
 
 def test_the_key_is_stored_only_as_a_sha256_hash(live: LiveServer, api: httpx.Client) -> None:
     key = api.post("/api/v1/api-keys", json={"name": "hashed"}).json()["key"]
     with live.runtime.db.session() as s:
         row = s.scalars(select(ApiKey).where(ApiKey.name == "hashed")).one()
-    assert row.key_hash == service.hash_key(key) and len(row.key_hash) == 64
-    assert key not in (row.prefix + row.name + row.key_hash)[len(row.prefix) :]
+    assert row.key_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert key.startswith(row.prefix) and len(row.prefix) < 10
 
 
 def test_a_revoked_key_is_refused_at_once(api: httpx.Client, http: httpx.Client) -> None:
