@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -181,36 +182,42 @@ def test_fill_url_overrides_a_named_parameter() -> None:
 # --- serve + demo, end to end -------------------------------------------------------------------
 
 
+def start_serve(tmp_path: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with (tmp_path / "serve.log").open("w") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "postback.cli", "serve", *args],
+            cwd=tmp_path,
+            env=clean_env(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.terminate()
+    try:
+        return proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     """`postback serve` in its own process on a free port and a new SQLite file."""
     port = free_port()
-    env = clean_env(
-        {
-            "POSTBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-            "POSTBACK_ADMIN_API_KEY": "pb_cli_test_admin_key_0123456789",
-            "POSTBACK_SQLITE_SYNCHRONOUS": "NORMAL",
-        }
-    )
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "postback.cli", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    env = {
+        "POSTBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+        "POSTBACK_ADMIN_API_KEY": "pb_cli_test_admin_key_0123456789",
+        "POSTBACK_SQLITE_SYNCHRONOUS": "NORMAL",
+    }
+    proc = start_serve(tmp_path, "--port", str(port), env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc, tmp_path / "serve.log")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(proc)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -247,3 +254,30 @@ def test_demo_against_a_served_instance_shows_accepted_conversions(
     assert table.returncode == 0, table.stderr
     assert "conversions accepted" in table.stdout
     assert "Tracking link" in table.stdout
+
+
+def test_serve_demo_runs_the_demo_and_revokes_its_generated_key_on_exit(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"POSTBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
+    proc = start_serve(tmp_path, "--port", str(port), "--demo", env=env)
+    log = tmp_path / "serve.log"
+    try:
+        deadline = time.monotonic() + 90
+        while "The server keeps running" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        key = re.search(r"Admin API key (pb_\S+)", log.read_text())
+        assert key is not None, log.read_text()
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        keys_url = f"http://127.0.0.1:{port}/api/v1/api-keys"
+        assert httpx.get(keys_url, headers=headers).status_code == 200
+    finally:
+        assert stop(proc) == 0, log.read_text()
+    text = log.read_text()
+    assert "conversions accepted" in text and "Traceback" not in text
+    engine = create_engine(env["POSTBACK_DATABASE_URL"])
+    with engine.connect() as conn:
+        revoked = conn.exec_driver_sql("SELECT revoked_at FROM api_keys").scalars().all()
+    engine.dispose()
+    assert len(revoked) == 1 and revoked[0] is not None

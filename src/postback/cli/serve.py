@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import threading
 import time
 from typing import Annotated
@@ -47,6 +48,9 @@ def serve(
         key = settings.admin_api_key
         assert key is not None
         threading.Thread(target=_demo_when_ready, args=(base, key), daemon=True).start()
+    # uvicorn re-raises the signal that stopped it once it has shut down; as KeyboardInterrupt
+    # (for SIGTERM too) that unwinds through the cleanup below instead of killing the process.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         uvicorn.run(
             "postback.app:create_app",
@@ -61,6 +65,8 @@ def serve(
             # click and postback records in the database are the access log that matters.
             access_log=False,
         )
+    except KeyboardInterrupt:
+        pass
     finally:
         if generated_key:
             _revoke_key(settings, generated_key)
