@@ -212,7 +212,8 @@ def render(opts: argparse.Namespace, report: Report) -> str:
     base = report.rows[0].result.req_per_s
     head = (
         f"{'scenario':<31} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'x base':>7} "
-        f"{'errors':>6} {'non2xx3xx':>9} {'server':>6} {'wrk':>4} {'pg':>4} {'cpu0/cpu1':>9}"
+        f"{'errors':>6} {'non2xx3xx':>9} {'server':>6} {'wrk':>4} {'pg':>4} {'cpu0/cpu1':>9} "
+        f"{'req/cpu-s':>9}"
     )
     lines = [*report.header, "", head, "-" * len(head)]
     for row in report.rows:
@@ -222,12 +223,14 @@ def render(opts: argparse.Namespace, report: Report) -> str:
             f"{row.name:<31} {r.req_per_s:>7.0f} {r.stats['p50_us'] / 1000:>7.2f} "
             f"{r.stats['p99_us'] / 1000:>7.2f} {r.req_per_s / base:>6.2f}x "
             f"{r.errors:>6} {r.stats['status']:>9} {pct(r.server_cpu, span):>6} "
-            f"{pct(r.wrk_cpu, span):>4} {pct(r.postgres_cpu, span):>4} {cores(r):>9}"
+            f"{pct(r.wrk_cpu, span):>4} {pct(r.postgres_cpu, span):>4} {cores(r):>9} "
+            f"{r.stats['requests'] / max(r.server_cpu, 1e-9):>9.0f}"
         )
     lines += [
         "",
         "server, wrk, pg: CPU each used over the measured window, in % of one core.",
         "cpu0/cpu1: how busy each core was (anything else running on the machine shows here).",
+        "req/cpu-s: requests per second of server CPU, steadier than req/s on a busy machine.",
         "",
         *report.checks,
         "",
