@@ -281,3 +281,23 @@ def test_serve_demo_runs_the_demo_and_revokes_its_generated_key_on_exit(tmp_path
         revoked = conn.exec_driver_sql("SELECT revoked_at FROM api_keys").scalars().all()
     engine.dispose()
     assert len(revoked) == 1 and revoked[0] is not None
+
+
+def test_worker_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = {"POSTBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'worker.db'}"}
+    assert run_cli("migrate", cwd=tmp_path, env=env).returncode == 0
+    log = tmp_path / "worker.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "postback.cli", "worker", "--name", "t1"],
+            cwd=tmp_path,
+            env=clean_env({**env, "POSTBACK_LOG_LEVEL": "INFO"}),
+            stderr=sink,
+        )
+    deadline = time.monotonic() + 30
+    # A SIGTERM before the worker has installed its handler would just kill it.
+    while "started" not in log.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    assert stop(proc) == 0, log.read_text()
+    assert "worker stopped after 0 deliveries" in log.read_text()

@@ -107,3 +107,14 @@ def send_postback(
     out.print(f"{resp.status_code} {escape(body)}")
     if resp.status_code >= 400:
         raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    name: Annotated[str | None, typer.Option(help="Name in the delivery log.")] = None,
+) -> None:
+    """Deliver outbound postbacks until SIGTERM or Ctrl+C (run as many as you like)."""
+    from postback.deliveries.run import run_worker
+
+    delivered = run_worker(Settings(), name)
+    note.print(f"worker stopped after {delivered} deliveries")
