@@ -82,7 +82,8 @@ def start_worker(live: LiveServer) -> subprocess.Popen[bytes]:
         **os.environ,
         "POSTBACK_DATABASE_URL": live.settings.database_url,
         "POSTBACK_OUTBOUND_ALLOWLIST": "127.0.0.0/8",
-        "POSTBACK_DELIVERY_LEASE": "PT3S",
+        "POSTBACK_DELIVERY_LEASE": "PT6S",
+        "POSTBACK_OUTBOUND_TIMEOUT": "PT3S",
         "POSTBACK_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen([sys.executable, "-c", WORKER], env=env)
@@ -121,7 +122,7 @@ def test_two_workers_deliver_5000_postbacks_exactly_once(live: LiveServer) -> No
             assert wait_for(lambda: count_state(live, "delivered") == 5000, 120, procs)
         finally:
             stop(procs)
-        keys = Counter(h.headers["Idempotency-Key"] for h in receiver.hits)
+        keys = Counter(h.headers["idempotency-key"] for h in receiver.hits)
     assert len(keys) == 5000
     assert set(keys.values()) == {1}
     with live.runtime.db.session() as s:
@@ -138,13 +139,13 @@ def test_a_killed_worker_loses_nothing_and_keeps_the_idempotency_key(live: LiveS
         assert wait_for(lambda: len(receiver.hits) >= 5, 30, [victim])
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
-        first_keys = {h.headers["Idempotency-Key"] for h in receiver.hits}
+        first_keys = {h.headers["idempotency-key"] for h in receiver.hits}
         survivor = start_worker(live)
         try:
             assert wait_for(lambda: count_state(live, "delivered") == 20, 90, [survivor])
         finally:
             stop([survivor])
-        keys = Counter(h.headers["Idempotency-Key"] for h in receiver.hits)
+        keys = Counter(h.headers["idempotency-key"] for h in receiver.hits)
     with live.runtime.db.session() as s:
         ids = set(s.scalars(select(Delivery.id)))
     assert set(keys) == ids  # every due postback was delivered at least once

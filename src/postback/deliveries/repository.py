@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from postback.deliveries.schemas import DeliveryFilters
-from postback.models import Delivery, DeliveryAttempt, TrafficSource
+from postback.models import Delivery, DeliveryAttempt, TrafficSource, UtcDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class Claimed:
     signing_secret: str | None
     method: str
     body: str | None
+    lease_until: datetime
 
 
 def _due(now: datetime) -> Any:
@@ -79,9 +80,20 @@ def claim(
             r.postback_signing_secret,
             r.method,
             r.body,
+            lease_until,
         )
         for r in rows
     ]
+
+
+def release(conn: Connection, delivery_ids: list[str], owner: str) -> None:
+    """Give claimed deliveries back, unsent and due at once."""
+    if delivery_ids:
+        conn.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == owner)
+            .values(state="pending", lease_owner=None, lease_expires_at=None)
+        )
 
 
 def insert_attempts(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -89,18 +101,36 @@ def insert_attempts(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(DeliveryAttempt), rows)
 
 
-def finish(conn: Connection, delivery_id: str, owner: str, values: dict[str, Any]) -> bool:
-    """Store an attempt's result, if this worker still holds the lease (fencing)."""
-    result = conn.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.lease_owner == owner,
-            Delivery.state == "delivering",
-        )
-        .values(lease_owner=None, lease_expires_at=None, **values)
+_FINISH = (
+    update(Delivery)
+    .where(
+        Delivery.id == bindparam("b_id"),
+        Delivery.lease_owner == bindparam("b_owner"),
+        Delivery.state == "delivering",
     )
-    return result.rowcount == 1
+    .values(
+        state=bindparam("b_state"),
+        attempts=bindparam("b_attempts"),
+        last_status_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+        next_attempt_at=func.coalesce(
+            bindparam("b_next", type_=UtcDateTime()), Delivery.next_attempt_at
+        ),
+        finished_at=bindparam("b_finished", type_=UtcDateTime()),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+
+def finish(conn: Connection, rows: list[dict[str, Any]], owner: str) -> int:
+    """Store attempt results (one executemany), only where this worker still holds the
+    lease: a result that comes back after its lease ran out must not overwrite the state
+    that another worker has since written. Returns how many rows were updated."""
+    if not rows:
+        return 0
+    result = conn.execute(_FINISH, [{**row, "b_owner": owner} for row in rows])
+    return int(result.rowcount or 0)
 
 
 def mark_source_success(conn: Connection, source_ids: set[int]) -> None:

@@ -16,7 +16,7 @@ import socket
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from postback.config import Settings
@@ -30,6 +30,8 @@ log = logging.getLogger("postback.worker")
 
 CLAIM_BATCH = 256
 IDLE_SLEEP = 0.5
+ERROR_BACKOFF = 1.0
+PAUSE_CHECK_EVERY = timedelta(seconds=30)
 
 
 @dataclass(slots=True)
@@ -39,6 +41,7 @@ class Result:
     reply: Reply | None
     error: OutboundError | None
     latency_ms: int
+    skipped: bool = False
 
 
 class DeliveryWorker:
@@ -56,6 +59,8 @@ class DeliveryWorker:
             lambda: asyncio.Semaphore(settings.delivery_per_host)
         )
         self._stopping = asyncio.Event()
+        self._next_pause_check: datetime | None = None
+        self.client_timeout = settings.outbound_timeout + timedelta(seconds=1)
         self.delivered = 0
 
     def stop(self) -> None:
@@ -63,41 +68,99 @@ class DeliveryWorker:
         self._stopping.set()
 
     async def run(self) -> None:
+        """Keep up to `delivery_concurrency` deliveries in flight; store results as they land.
+
+        Claims top the pipeline up as slots free, so one slow receiver never holds back a
+        whole batch (it is bounded by its per-host limit instead). Results go to a storer
+        task that writes whatever has piled up in one transaction: one commit covers many
+        deliveries, the same group-commit idea as the click path."""
         log.info("delivery worker %s started", self.name)
+        results: asyncio.Queue[Result] = asyncio.Queue()
+        storer = asyncio.create_task(self._store_loop(results))
+        in_flight: set[asyncio.Task[None]] = set()
         try:
-            while not self._stopping.is_set():
-                done = await self.run_once()
-                if done == 0:
+            while not (self._stopping.is_set() and not in_flight):
+                try:
+                    await self._top_up(in_flight, results)
+                except Exception:
+                    # The database may be restarting: keep the process, back off, go on. Rows
+                    # whose results were not stored are sent again after their lease.
+                    log.exception("delivery worker claim failed; retrying in %ss", ERROR_BACKOFF)
+                    await asyncio.sleep(ERROR_BACKOFF)
+                    continue
+                if in_flight:
+                    await asyncio.wait(
+                        in_flight, timeout=IDLE_SLEEP, return_when=asyncio.FIRST_COMPLETED
+                    )
+                else:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), IDLE_SLEEP)
+            await results.join()
         finally:
+            storer.cancel()
             await self.client.aclose()
             log.info("delivery worker %s stopped", self.name)
+
+    async def _top_up(self, in_flight: set[asyncio.Task[None]], out: asyncio.Queue[Result]) -> None:
+        capacity = self.settings.delivery_concurrency
+        room = capacity - len(in_flight)
+        if self._stopping.is_set() or room < min(capacity // 4, CLAIM_BATCH):
+            return
+        loop = asyncio.get_running_loop()
+        limit = min(room, CLAIM_BATCH)
+        claimed = await loop.run_in_executor(None, self._claim, datetime.now(UTC), limit)
+        for c in claimed:
+            task = asyncio.create_task(self._send_to(c, out))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+
+    async def _send_to(self, claimed: Claimed, out: asyncio.Queue[Result]) -> None:
+        await out.put(await self._send(claimed))
+
+    async def _store_loop(self, results: asyncio.Queue[Result]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await results.get()]
+            while not results.empty() and len(batch) < CLAIM_BATCH:
+                batch.append(results.get_nowait())
+            try:
+                await loop.run_in_executor(None, self._store, batch, datetime.now(UTC))
+            except Exception:
+                log.exception(
+                    "storing %d results failed; they are retried after the lease", len(batch)
+                )
+            finally:
+                for _ in batch:
+                    results.task_done()
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch of due deliveries, send them all, store the results."""
         now = now or datetime.now(UTC)
         loop = asyncio.get_running_loop()
-        claimed = await loop.run_in_executor(None, self._claim, now)
+        claimed = await loop.run_in_executor(None, self._claim, now, CLAIM_BATCH)
         if not claimed:
             return 0
         results = await asyncio.gather(*(self._send(c) for c in claimed))
         await loop.run_in_executor(None, self._store, results, now)
         return len(results)
 
-    def _claim(self, now: datetime) -> list[Claimed]:
+    def _claim(self, now: datetime, limit: int) -> list[Claimed]:
         with self.db.engine.begin() as conn:
-            failing_before = now - self.settings.destination_pause_after
-            if repository.pause_failing_sources(conn, failing_before, now):
-                log.warning("paused destinations failing since before %s", failing_before)
-            return repository.claim(
-                conn, self.name, now, now + self.settings.delivery_lease, CLAIM_BATCH
-            )
+            if self._next_pause_check is None or now >= self._next_pause_check:
+                self._next_pause_check = now + PAUSE_CHECK_EVERY
+                failing_before = now - self.settings.destination_pause_after
+                if repository.pause_failing_sources(conn, failing_before, now):
+                    log.warning("paused destinations failing since before %s", failing_before)
+            return repository.claim(conn, self.name, now, now + self.settings.delivery_lease, limit)
 
     async def _send(self, claimed: Claimed) -> Result:
         host = claimed.url.split("/")[2] if "//" in claimed.url else ""
         async with self._global, self._per_host[host]:
             started_at = datetime.now(UTC)
+            if started_at + self.client_timeout >= claimed.lease_until:
+                # Waited so long for a slot that the lease could run out mid-request, and
+                # another worker could then send it too: hand it back unsent instead.
+                return Result(claimed, started_at, None, None, 0, skipped=True)
             body = (claimed.body or "").encode()
             headers = {"Idempotency-Key": claimed.id}
             if body:
@@ -119,50 +182,65 @@ class DeliveryWorker:
             return Result(claimed, started_at, reply, None, reply.latency_ms)
 
     def _store(self, results: list[Result], now: datetime) -> None:
-        settings = self.settings
+        """One transaction for a whole batch of results: attempts, states, destinations."""
         attempts: list[dict[str, Any]] = []
+        finished: list[dict[str, Any]] = []
+        released: list[str] = []
         ok_sources: set[int] = set()
         failing_sources: set[int] = set()
+        gone_sources: set[int] = set()
+        for result in results:
+            c = result.claimed
+            if result.skipped:
+                released.append(c.id)
+                continue
+            verdict = self._judge(result, now)
+            attempts.append(_attempt_row(result, c.attempts + 1, verdict, self.name))
+            finished.append(_finish_row(result, verdict, now))
+            if verdict.state == "delivered":
+                ok_sources.add(c.traffic_source_id)
+            else:
+                failing_sources.add(c.traffic_source_id)
+            if verdict.state == "disabled":
+                gone_sources.add(c.traffic_source_id)
         with self.db.engine.begin() as conn:
-            for result in results:
-                c = result.claimed
-                code = result.reply.status_code if result.reply else None
-                verdict = judge(
-                    status_code=code,
-                    permanent_error=bool(result.error and result.error.permanent),
-                    headers=result.reply.headers if result.reply else None,
-                    attempts_done=c.attempts + 1,
-                    now=now,
-                    schedule=settings.retry_schedule,
-                    retry_after_cap=settings.retry_after_cap,
-                )
-                attempts.append(_attempt_row(result, c.attempts + 1, verdict, self.name))
-                self._finish(conn, result, verdict, now)
-                (ok_sources if verdict.state == "delivered" else failing_sources).add(
-                    c.traffic_source_id
-                )
+            repository.release(conn, released, self.name)
+            stored = repository.finish(conn, finished, self.name)
             repository.insert_attempts(conn, attempts)
             repository.mark_source_success(conn, ok_sources)
             repository.mark_source_failing(conn, failing_sources - ok_sources, now)
+            for source_id in gone_sources:
+                repository.disable_source(conn, source_id, now, "receiver answered 410 Gone")
+        if stored < len(finished):
+            log.warning(
+                "%d leases ran out before their results were stored; those results "
+                "are kept as attempts only",
+                len(finished) - stored,
+            )
         self.delivered += sum(1 for a in attempts if a["outcome"] == "delivered")
 
-    def _finish(self, conn: Any, result: Result, verdict: Verdict, now: datetime) -> None:
-        c = result.claimed
-        error = str(result.error)[:500] if result.error else None
-        values: dict[str, Any] = {
-            "state": verdict.state,
-            "attempts": c.attempts + 1,
-            "last_status_code": result.reply.status_code if result.reply else None,
-            "last_error": error,
-        }
-        if verdict.next_attempt_at is not None:
-            values["next_attempt_at"] = verdict.next_attempt_at
-        else:
-            values["finished_at"] = now
-        if not repository.finish(conn, c.id, self.name, values):
-            log.warning("lease on delivery %s was lost; result kept as an attempt only", c.id)
-        if verdict.state == "disabled":
-            repository.disable_source(conn, c.traffic_source_id, now, "receiver answered 410 Gone")
+    def _judge(self, result: Result, now: datetime) -> Verdict:
+        return judge(
+            status_code=result.reply.status_code if result.reply else None,
+            permanent_error=bool(result.error and result.error.permanent),
+            headers=result.reply.headers if result.reply else None,
+            attempts_done=result.claimed.attempts + 1,
+            now=now,
+            schedule=self.settings.retry_schedule,
+            retry_after_cap=self.settings.retry_after_cap,
+        )
+
+
+def _finish_row(result: Result, verdict: Verdict, now: datetime) -> dict[str, Any]:
+    return {
+        "b_id": result.claimed.id,
+        "b_state": verdict.state,
+        "b_attempts": result.claimed.attempts + 1,
+        "b_code": result.reply.status_code if result.reply else None,
+        "b_error": str(result.error)[:500] if result.error else None,
+        "b_next": verdict.next_attempt_at,
+        "b_finished": None if verdict.next_attempt_at is not None else now,
+    }
 
 
 def _attempt_row(result: Result, number: int, verdict: Verdict, worker: str) -> dict[str, Any]:
