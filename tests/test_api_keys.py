@@ -25,9 +25,6 @@ def test_a_request_without_a_key_is_401_in_the_one_error_shape(http: httpx.Clien
     assert "Bearer" in resp.json()["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="api.py's PostbackError handler does not pass exception headers yet"
-)
 def test_a_401_carries_www_authenticate_bearer(http: httpx.Client) -> None:
     resp = http.get("/api/v1/campaigns")
     assert resp.headers["www-authenticate"].startswith("Bearer")

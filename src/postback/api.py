@@ -37,7 +37,8 @@ def _include_routers(api: FastAPI) -> None:
 def _install_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(PostbackError)
     async def on_postback_error(_request: Request, exc: PostbackError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        headers = getattr(exc, "headers", None)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
     @api.exception_handler(RequestValidationError)
     async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

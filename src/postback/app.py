@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from postback.api import create_api
+from postback.api_keys.service import bootstrap_admin_key
 from postback.clicks.redirect import handle_click
 from postback.config import Settings, get_settings
 from postback.conversions.receiver import handle_postback, is_postback_path
@@ -83,10 +84,7 @@ class PostbackApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.start()
-                    from postback.api_keys.service import bootstrap_admin_key
-
-                    bootstrap_admin_key(self.runtime)
+                    bootstrap_admin_key(self.start())
                     if self.settings.serve_runs_worker:
                         self.start_worker()
                 except Exception as exc:

@@ -15,8 +15,8 @@ from postback.deliveries.schemas import (
     Replayed,
     ReplayRequest,
 )
-from postback.kit.deps import SessionDep
 from postback.kit.pagination import Page, page_of, ulid_cursor
+from postback.kit.session import ReadSessionDep, SessionDep
 
 router = APIRouter(prefix="/deliveries", tags=["deliveries"], dependencies=REQUIRE_API_KEY)
 DeliveryId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -24,14 +24,14 @@ DeliveryId = Annotated[str, Path(min_length=1, max_length=64)]
 
 @router.get("", response_model=Page[DeliveryOut])
 def list_deliveries(
-    filters: Annotated[DeliveryFilters, Query()], session: SessionDep
+    filters: Annotated[DeliveryFilters, Query()], session: ReadSessionDep
 ) -> Page[DeliveryOut]:
     rows = service.list_deliveries(session, filters, ulid_cursor(filters.cursor), filters.limit + 1)
     return page_of(rows, filters.limit, DeliveryOut.model_validate, lambda d: d.id)
 
 
 @router.get("/{delivery_id}", response_model=DeliveryDetail)
-def get_delivery(delivery_id: DeliveryId, session: SessionDep) -> DeliveryDetail:
+def get_delivery(delivery_id: DeliveryId, session: ReadSessionDep) -> DeliveryDetail:
     return service.get_delivery(session, delivery_id)
 
 

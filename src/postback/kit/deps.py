@@ -25,4 +25,6 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs before the response is sent, not after (FastAPI's default),
+# so a client never acts on a 2xx for a write that then fails to commit.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

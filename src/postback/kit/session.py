@@ -1,10 +1,5 @@
-"""The admin API's unit of work, committed before the response is sent.
-
-FastAPI runs the exit code of a `yield` dependency after the response has gone out, unless the
-dependency is declared with `scope="function"`. For a unit of work that means a client could
-act on a 2xx before the write is committed (and read the old state back), and a failed commit
-would follow a success. This alias closes both gaps; it is the same session as kit/deps.py's.
-"""
+"""Sessions for the admin API: the unit of work (kit/deps.py), a read-only session for GET
+handlers, and hooks that run once a write has committed."""
 
 from __future__ import annotations
 
@@ -15,10 +10,10 @@ from fastapi import Depends
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from postback.kit.deps import RuntimeDep, get_session
+from postback.kit.deps import RuntimeDep, SessionDep
 from postback.runtime import Runtime
 
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+__all__ = ["ReadSessionDep", "SessionDep", "after_commit", "config_changed"]
 
 
 def get_read_session(runtime: RuntimeDep) -> Iterator[Session]:
