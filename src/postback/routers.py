@@ -16,6 +16,7 @@ from postback.deliveries.endpoints import router as deliveries
 from postback.networks.endpoints import router as networks
 from postback.offers.endpoints import router as offers
 from postback.postback_log.endpoints import router as postback_log
+from postback.templates.endpoints import router as templates
 from postback.traffic_sources.endpoints import router as traffic_sources
 
 ROUTERS: list[APIRouter] = [
@@ -28,4 +29,5 @@ ROUTERS: list[APIRouter] = [
     postback_log,
     deliveries,
     api_keys,
+    templates,
 ]
