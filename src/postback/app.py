@@ -21,6 +21,7 @@ from postback.conversions.receiver import handle_postback, is_postback_path
 from postback.deliveries.worker import DeliveryWorker
 from postback.kit.asgi import Receive, Scope, Send, send_json
 from postback.kit.logs import setup_logging
+from postback.reports.aggregator import Aggregator
 from postback.runtime import Runtime
 
 log = logging.getLogger("postback.app")
@@ -33,6 +34,8 @@ class PostbackApp:
         self.runtime: Runtime | None = None
         self.worker: DeliveryWorker | None = None
         self._worker_task: asyncio.Task[None] | None = None
+        self.aggregator: Aggregator | None = None
+        self._aggregator_task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -74,6 +77,19 @@ class PostbackApp:
             await self._worker_task
             self.worker = self._worker_task = None
 
+    # Reports: fold new clicks and ledger rows into the rollups in the background, off the
+    # click path (reports/aggregator.py). Runs beside the in-process delivery worker.
+    def start_aggregator(self) -> None:
+        assert self.runtime is not None
+        self.aggregator = Aggregator(self.runtime.db.engine)
+        self._aggregator_task = asyncio.create_task(self.aggregator.run())
+
+    async def stop_aggregator(self) -> None:
+        if self.aggregator is not None and self._aggregator_task is not None:
+            self.aggregator.stop()
+            await self._aggregator_task
+            self.aggregator = self._aggregator_task = None
+
     def stop(self) -> None:
         if self.runtime is not None:
             self.runtime.stop()
@@ -87,6 +103,7 @@ class PostbackApp:
                     bootstrap_admin_key(self.start())
                     if self.settings.serve_runs_worker:
                         self.start_worker()
+                        self.start_aggregator()
                 except Exception as exc:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -94,6 +111,7 @@ class PostbackApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.stop_worker()
+                await self.stop_aggregator()
                 self.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -306,3 +307,102 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(String(500))
     response_snippet: Mapped[str | None] = mapped_column(String(1024))
     worker: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- Reports: rollups folded from clicks and the status ledger (reports/aggregator.py) ---------
+# Keys never hold NULL (a unique key treats NULLs as distinct, which would defeat the upsert):
+# "no offer" is 0 and "no country" is "". `level` is 0 for 15-minute buckets, 1 for hours and
+# 2 for UTC days; `q` is the bucket's start in 15-minute units since the epoch. Primary keys
+# start with (level, q) so a report reads one index range per level.
+
+
+class ReportWatermark(Base):
+    """Everything timestamped before `folded_until` is in the rollups; later rows are not."""
+
+    __tablename__ = "report_watermarks"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    folded_until: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReportVisitor(Base):
+    """Visitors (IP, or the click ID when there is none) seen per campaign and UTC day, kept
+    only for the day the watermark is in: enough to tell whether a new click is unique."""
+
+    __tablename__ = "report_visitors"
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visitor: Mapped[str] = mapped_column(String(45), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class _Rollup:
+    level: Mapped[int] = mapped_column(Integer)
+    q: Mapped[int] = mapped_column(Integer)
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    traffic_source_id: Mapped[int] = mapped_column(Integer)
+
+
+class _ClickMetrics(_Rollup):
+    clicks: Mapped[int] = mapped_column(BigInteger)
+    unique_clicks: Mapped[int] = mapped_column(BigInteger)
+    cost_micros: Mapped[int] = mapped_column(BigInteger)
+
+
+class _ConversionMetrics(_Rollup):
+    # 0: bucketed by the conversion's time, 1: by its click's time.
+    basis: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(50))
+    conversions: Mapped[int] = mapped_column(BigInteger)
+    approved: Mapped[int] = mapped_column(BigInteger)
+    pending: Mapped[int] = mapped_column(BigInteger)
+    rejected: Mapped[int] = mapped_column(BigInteger)
+    refunded: Mapped[int] = mapped_column(BigInteger)
+    chargeback: Mapped[int] = mapped_column(BigInteger)
+    revenue_micros: Mapped[int] = mapped_column(BigInteger)
+
+
+class _Geo:
+    country: Mapped[str] = mapped_column(String(2))
+    device: Mapped[str] = mapped_column(String(16))
+    os: Mapped[str] = mapped_column(String(50))
+    browser: Mapped[str] = mapped_column(String(50))
+
+
+class _Token:
+    name: Mapped[str] = mapped_column(String(50))
+    value: Mapped[str] = mapped_column(String(TOKEN_VALUE_MAX))
+
+
+_KEY = ("level", "q", "is_test", "campaign_id", "traffic_source_id")
+_GEO = ("country", "device", "os", "browser")
+
+
+class ReportClickCampaign(_ClickMetrics, Base):
+    __tablename__ = "report_click_campaign"
+    offer_id: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (PrimaryKeyConstraint(*_KEY, "offer_id"),)
+
+
+class ReportClickGeo(_Geo, _ClickMetrics, Base):
+    __tablename__ = "report_click_geo"
+    __table_args__ = (PrimaryKeyConstraint(*_KEY, *_GEO),)
+
+
+class ReportClickToken(_Token, _ClickMetrics, Base):
+    __tablename__ = "report_click_tokens"
+    __table_args__ = (PrimaryKeyConstraint("level", "name", *_KEY[1:], "value"),)
+
+
+class ReportConversion(_Geo, _ConversionMetrics, Base):
+    __tablename__ = "report_conversions"
+    offer_id: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (PrimaryKeyConstraint(*_KEY, "basis", "offer_id", *_GEO, "event"),)
+
+
+class ReportConversionToken(_Token, _ConversionMetrics, Base):
+    __tablename__ = "report_conversion_tokens"
+    __table_args__ = (PrimaryKeyConstraint("level", "name", *_KEY[1:], "basis", "value", "event"),)
+
+
+# The tail of not-yet-folded ledger rows is read by time.
+Index("ix_conversion_status_changes_at", ConversionStatusChange.at)

@@ -16,6 +16,7 @@ from postback.deliveries.endpoints import router as deliveries
 from postback.networks.endpoints import router as networks
 from postback.offers.endpoints import router as offers
 from postback.postback_log.endpoints import router as postback_log
+from postback.reports.endpoints import router as reports
 from postback.templates.endpoints import router as templates
 from postback.traffic_sources.endpoints import router as traffic_sources
 
@@ -28,6 +29,7 @@ ROUTERS: list[APIRouter] = [
     conversions,
     postback_log,
     deliveries,
+    reports,
     api_keys,
     templates,
 ]

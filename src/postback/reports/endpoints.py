@@ -1,0 +1,69 @@
+"""`/api/v1/reports`: the report as JSON, and its CSV or JSON export (streamed)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from postback.api_keys.auth import REQUIRE_API_KEY
+from postback.kit.session import ReadSessionDep
+from postback.reports import service
+from postback.reports.export import csv_chunks, json_chunks
+from postback.reports.schemas import parse_query
+
+router = APIRouter(prefix="/reports", tags=["reports"], dependencies=REQUIRE_API_KEY)
+
+_DOC = (
+    "Group by up to three of campaign, traffic_source, network, offer, country, device, os, "
+    "browser, token.<name> (zone, placement, sub1..sub10 also bare), day, hour, week, month; "
+    "filter with `<dimension>=v1,v2`. `from`/`to`: dates (inclusive) or ISO times on a "
+    "15-minute boundary (`to` exclusive), in `tz`."
+)
+
+
+class ReportOut(BaseModel):
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
+    total_rows: int
+
+
+def _report(request: Request, session: ReadSessionDep, paginate: bool) -> service.Report:
+    params: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        params.setdefault(name, []).append(value)
+    query = parse_query(params, paginate=paginate)
+    # One snapshot for the watermark, the rollups and the raw tail, or a fold committing in
+    # between would be counted twice. SQLite's deferred read transaction already is one.
+    pg = session.get_bind().dialect.name == "postgresql"
+    options = {"isolation_level": "REPEATABLE READ"} if pg else {}
+    conn = session.connection(execution_options=options)
+    return service.run_report(conn, query)
+
+
+@router.get("", response_model=ReportOut, description=_DOC)
+def get_report(
+    request: Request,
+    session: ReadSessionDep,
+    group_by: str = Query("", description="Comma-separated dimensions, at most three"),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = None,
+    tz: str = "UTC",
+) -> ReportOut:
+    report = _report(request, session, paginate=True)
+    return ReportOut(rows=report.rows, totals=report.totals, total_rows=report.total_rows)
+
+
+@router.get("/export", description=_DOC)
+def export_report(
+    request: Request,
+    session: ReadSessionDep,
+    format: Literal["csv", "json"] = "csv",
+) -> StreamingResponse:
+    report = _report(request, session, paginate=False)
+    if format == "csv":
+        headers = {"content-disposition": 'attachment; filename="report.csv"'}
+        return StreamingResponse(csv_chunks(report), media_type="text/csv", headers=headers)
+    return StreamingResponse(json_chunks(report), media_type="application/json")

@@ -1,0 +1,96 @@
+"""Group sums and the metrics derived from them (section 7 of the product spec).
+
+Money is exact: sums stay integer micros and are written as decimal strings. Ratios are rounded
+half-even: CR and ROI as percentages to 2 places, EPC and CPA to the micro.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from postback.kit.money import MICROS, format_micros
+from postback.reports.facts import CONV_METRICS
+
+_PCT = Decimal("0.01")
+_MICRO = Decimal("0.000001")
+CONVERSION_FIELDS = (
+    "conversions",
+    "events",
+    "approved",
+    "pending",
+    "rejected",
+    "refunded",
+    "chargeback",
+    "cr",
+    "revenue",
+    "profit",
+    "roi",
+    "epc",
+    "cpa",
+)
+
+
+@dataclass(slots=True)
+class Sums:
+    clicks: list[int] = field(default_factory=lambda: [0, 0, 0])
+    conversions: dict[int, list[int]] = field(default_factory=dict)
+    events: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    def add_clicks(self, vec: Any) -> None:
+        for i in range(3):
+            self.clicks[i] += int(vec[i] or 0)
+
+    def add_conversions(self, basis: int, event: str, vec: Any) -> None:
+        slot = self.conversions.setdefault(basis, [0] * len(CONV_METRICS))
+        for i in range(len(CONV_METRICS)):
+            slot[i] += int(vec[i] or 0)
+        if vec[0]:
+            events = self.events.setdefault(basis, {})
+            events[event] = events.get(event, 0) + int(vec[0])
+
+
+def _ratio(num: Decimal, den: int, quant: Decimal) -> str | None:
+    if den == 0:
+        return None
+    return str((num / den).quantize(quant, rounding=ROUND_HALF_EVEN))
+
+
+def metrics(sums: Sums, bases: tuple[int, ...]) -> dict[str, Any]:
+    clicks, unique, cost = sums.clicks
+    out: dict[str, Any] = {"clicks": clicks, "unique_clicks": unique, "cost": format_micros(cost)}
+    for i, basis in enumerate(bases):
+        prefix = "click_time_" if i else ""
+        conv = _conversion_metrics(sums, basis, clicks, cost)
+        out.update({prefix + k: v for k, v in conv.items()})
+    return out
+
+
+def _conversion_metrics(sums: Sums, basis: int, clicks: int, cost: int) -> dict[str, Any]:
+    vec = sums.conversions.get(basis, [0] * len(CONV_METRICS))
+    conversions, revenue = vec[0], vec[-1]
+    profit = revenue - cost
+    return {
+        "conversions": conversions,
+        "events": dict(sorted(sums.events.get(basis, {}).items())),
+        **{name: vec[i] for i, name in enumerate(CONV_METRICS[1:6], start=1)},
+        "cr": _ratio(Decimal(conversions) * 100, clicks, _PCT),
+        "revenue": format_micros(revenue),
+        "profit": format_micros(profit),
+        "roi": _ratio(Decimal(profit) * 100, cost, _PCT),
+        "epc": _ratio(Decimal(revenue) / MICROS, clicks, _MICRO),
+        "cpa": _ratio(Decimal(cost) / MICROS, conversions, _MICRO),
+    }
+
+
+def sort_value(value: Any) -> tuple[int, Any]:
+    """Metrics sort as numbers (money and ratios are strings), missing values last."""
+    if value is None:
+        return (1, 0)
+    if isinstance(value, str):
+        try:
+            return (0, Decimal(value))
+        except ArithmeticError:
+            return (0, value)
+    return (0, value)

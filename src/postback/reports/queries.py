@@ -1,0 +1,210 @@
+"""SQL for reports: raw clicks and ledger rows, rollup reads and upserts, the watermark.
+
+One SQL text for SQLite and PostgreSQL except the upsert, whose INSERT construct is per dialect
+(both render ON CONFLICT ... DO UPDATE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from ulid import ULID
+
+from postback.models import (
+    Campaign,
+    Click,
+    Conversion,
+    ConversionStatusChange,
+    Network,
+    Offer,
+    ReportVisitor,
+    ReportWatermark,
+    TrafficSource,
+)
+
+# A click's ULID and its created_at are taken microseconds apart; raw clicks are found by id
+# range (the primary key) with this much slack, then selected exactly by created_at.
+ID_SLACK = timedelta(seconds=2)
+WATERMARK = "rollups"
+
+_CLICK_COLUMNS = (
+    Click.id,
+    Click.created_at,
+    Click.campaign_id,
+    Click.offer_id,
+    Click.traffic_source_id,
+    Click.country,
+    Click.device,
+    Click.os,
+    Click.browser,
+    Click.ip,
+    Click.tokens,
+    Click.external_id,
+    Click.cost_micros,
+    Click.is_test,
+)
+
+
+def ulid_floor(moment: datetime) -> str:
+    ms = max(0, int(moment.timestamp() * 1000))
+    return str(ULID.from_bytes(ms.to_bytes(6, "big") + bytes(10)))
+
+
+def fetch_clicks(conn: Connection, since: datetime, until: datetime | None) -> Sequence[Any]:
+    """Clicks with since <= created_at < until, in (created_at, id) order."""
+    query = select(*_CLICK_COLUMNS).where(
+        Click.id >= ulid_floor(since - ID_SLACK), Click.created_at >= since
+    )
+    if until is not None:
+        query = query.where(Click.id < ulid_floor(until + ID_SLACK), Click.created_at < until)
+    return conn.execute(query.order_by(Click.created_at, Click.id)).all()
+
+
+def _ledger_select() -> Any:
+    return (
+        select(
+            ConversionStatusChange.from_status,
+            ConversionStatusChange.to_status,
+            ConversionStatusChange.revenue_delta_micros,
+            Conversion.created_at.label("conv_at"),
+            Conversion.click_at,
+            Conversion.campaign_id,
+            Conversion.offer_id,
+            Conversion.traffic_source_id,
+            Conversion.event,
+            Conversion.is_test,
+            Click.country,
+            Click.device,
+            Click.os,
+            Click.browser,
+            Click.tokens,
+            Click.external_id,
+        )
+        .join(Conversion, Conversion.id == ConversionStatusChange.conversion_id)
+        .outerjoin(Click, Click.id == Conversion.click_id)
+    )
+
+
+def fetch_ledger(conn: Connection, since: datetime | None, until: datetime | None) -> Sequence[Any]:
+    """Ledger rows with since <= at < until, joined to their conversion and click."""
+    query = _ledger_select()
+    if since is not None:
+        query = query.where(ConversionStatusChange.at >= since)
+    if until is not None:
+        query = query.where(ConversionStatusChange.at < until)
+    return conn.execute(query).all()
+
+
+def fetch_ledger_for(conn: Connection, basis: int, start: datetime, end: datetime) -> Sequence[Any]:
+    """Every ledger row of the conversions whose conversion (0) or click (1) time is in range."""
+    moment = Conversion.created_at if basis == 0 else Conversion.click_at
+    return conn.execute(_ledger_select().where(moment >= start, moment < end)).all()
+
+
+def networks_by_offer(conn: Connection) -> dict[int, int]:
+    rows = conn.execute(select(Offer.id, Offer.network_id)).all()
+    return {offer_id: network_id or 0 for offer_id, network_id in rows}
+
+
+def names(conn: Connection) -> dict[str, dict[int, str]]:
+    tables: dict[str, Any] = {
+        "campaign": Campaign,
+        "offer": Offer,
+        "traffic_source": TrafficSource,
+        "network": Network,
+    }
+    return {dim: dict(conn.execute(select(m.id, m.name)).all()) for dim, m in tables.items()}
+
+
+# --- rollups -------------------------------------------------------------------------------
+
+
+def rollup_select(
+    table: Table,
+    level: int,
+    ranges: Sequence[tuple[int, int]],
+    keys: list[tuple[str, Any]],
+    metrics: Sequence[str],
+    where: list[Any],
+) -> Any:
+    """SUM of `metrics` over one level's rows in `ranges`, grouped by `keys` (label, expr)."""
+    in_range = or_(*(and_(table.c.q >= a, table.c.q < b) for a, b in ranges))
+    exprs = [expr.label(name) for name, expr in keys]
+    sums = [func.sum(table.c[m]).label(m) for m in metrics]
+    query = select(*exprs, *sums).where(table.c.level == level, in_range, *where)
+    return query.group_by(*(expr for _name, expr in keys))
+
+
+def network_of_offer(table: Table) -> tuple[Any, Any]:
+    """(expression, join target) for the network dimension: the offer's network."""
+    offers: Table = Offer.__table__  # type: ignore[assignment]
+    return func.coalesce(offers.c.network_id, literal(0)), offers
+
+
+def upsert(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], metrics: Sequence[str]
+) -> None:
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={m: table.c[m] + stmt.excluded[m] for m in metrics}
+    )
+    conn.execute(stmt, rows)
+
+
+# --- visitors and watermark ------------------------------------------------------------------
+
+
+def visitors_of_day(conn: Connection, day: int) -> set[tuple[int, str, int]]:
+    rows = conn.execute(
+        select(ReportVisitor.campaign_id, ReportVisitor.visitor, ReportVisitor.day).where(
+            ReportVisitor.day == day
+        )
+    ).all()
+    return {(r[0], r[1], r[2]) for r in rows}
+
+
+def store_visitors(conn: Connection, day: int, new: set[tuple[int, str, int]]) -> None:
+    """Add day `day`'s new visitors; older days can no longer get clicks folded, so go."""
+    table: Table = ReportVisitor.__table__  # type: ignore[assignment]
+    conn.execute(table.delete().where(table.c.day < day))
+    rows = [{"campaign_id": c, "visitor": v, "day": d} for c, v, d in new if d == day]
+    if rows:
+        conn.execute(table.insert(), rows)
+
+
+def read_watermark(conn: Connection, lock: bool = False) -> datetime | None:
+    query = select(ReportWatermark.folded_until).where(ReportWatermark.name == WATERMARK)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).scalar_one_or_none()
+
+
+def write_watermark(conn: Connection, until: datetime, existed: bool) -> None:
+    table: Table = ReportWatermark.__table__  # type: ignore[assignment]
+    if existed:
+        conn.execute(table.update().where(table.c.name == WATERMARK).values(folded_until=until))
+    else:
+        conn.execute(table.insert().values(name=WATERMARK, folded_until=until))
+
+
+def first_activity(conn: Connection) -> datetime | None:
+    first_click = conn.execute(select(Click.created_at).order_by(Click.id).limit(1)).scalar()
+    first_change = conn.execute(select(func.min(ConversionStatusChange.at))).scalar()
+    found = [t for t in (first_click, first_change) if t is not None]
+    return min(found) - ID_SLACK if found else None

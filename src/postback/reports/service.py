@@ -1,0 +1,251 @@
+"""A report: rollups for what the aggregator has folded, raw rows for the rest, in one snapshot.
+
+Below the watermark the narrowest rollup that has the asked dimensions answers, read in blocks
+(UTC days, hours, quarters) that never straddle a local period; above it, the raw clicks and
+ledger rows are folded here by the aggregator's own rules. Without a fitting rollup every raw
+row is folded: exact, only slower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+from postback.kit.fields import field_error
+from postback.reports import queries
+from postback.reports.dimensions import (
+    CLICK_FAMILIES,
+    COLUMNS,
+    CONVERSION_FAMILIES,
+    ID_DIMS,
+    Family,
+    choose,
+    token_name,
+)
+from postback.reports.facts import (
+    CLICK_METRICS,
+    CONV_METRICS,
+    Fact,
+    click_facts,
+    ledger_facts,
+)
+from postback.reports.metrics import Sums, metrics, sort_value
+from postback.reports.periods import (
+    PER_DAY,
+    TIME_UNITS,
+    Spans,
+    boundary_test,
+    key_py,
+    key_sql,
+    label,
+    moment_of,
+    plan,
+    q_of,
+    spans_for,
+)
+from postback.reports.schemas import ReportQuery
+
+
+@dataclass
+class Report:
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
+    total_rows: int
+
+
+@dataclass
+class _Run:
+    query: ReportQuery
+    spans: Spans
+    a: int
+    b: int
+    groups: dict[tuple[Any, ...], Sums]
+    totals: Sums
+
+    def sums(self, key: tuple[Any, ...]) -> Sums:
+        found = self.groups.get(key)
+        if found is None:
+            found = self.groups[key] = Sums()
+        return found
+
+
+def run_report(conn: Connection, query: ReportQuery) -> Report:
+    """Answer `query`; `conn` must be in a snapshot transaction (see endpoints.py)."""
+    a, b = q_of(query.start), q_of(query.end)
+    run = _Run(query, spans_for(query.zone, a, b), a, b, {}, Sums())
+    mark = queries.read_watermark(conn)
+    asked = set(query.group_by) | set(query.filters)
+    asked -= set(TIME_UNITS)
+    network_of = queries.networks_by_offer(conn)
+    _clicks(conn, run, mark, choose(CLICK_FAMILIES, asked), network_of)
+    _conversions(conn, run, mark, choose(CONVERSION_FAMILIES, asked), network_of)
+    return _render(conn, run)
+
+
+# --- clicks and conversions: rollups + tail, or raw ------------------------------------------
+
+
+def _clicks(
+    conn: Connection, run: _Run, mark: datetime | None, family: Family | None, net: dict[int, int]
+) -> None:
+    if family is None or mark is None:
+        day_start = moment_of((run.a // PER_DAY) * PER_DAY)
+        rows = queries.fetch_clicks(conn, day_start, run.query.end)
+        _fold(run, click_facts(rows, set(), net))
+        return
+    for key, vals in _rollup(conn, run, family, CLICK_METRICS, None):
+        run.sums(key).add_clicks(vals)
+        run.totals.add_clicks(vals)
+    seen = queries.visitors_of_day(conn, q_of(mark) // PER_DAY)
+    _fold(run, click_facts(queries.fetch_clicks(conn, mark, None), seen, net))
+
+
+def _conversions(
+    conn: Connection, run: _Run, mark: datetime | None, family: Family | None, net: dict[int, int]
+) -> None:
+    for basis in run.query.bases:
+        if family is None or mark is None:
+            rows = queries.fetch_ledger_for(conn, basis, run.query.start, run.query.end)
+            _fold(run, ledger_facts(rows, net, (basis,)))
+            continue
+        for key, vals in _rollup(conn, run, family, CONV_METRICS, basis):
+            *group, event = key
+            run.sums(tuple(group)).add_conversions(basis, event, vals)
+            run.totals.add_conversions(basis, event, vals)
+    if family is not None and mark is not None:
+        _fold(run, ledger_facts(queries.fetch_ledger(conn, mark, None), net, run.query.bases))
+
+
+def _fold(run: _Run, facts: Iterable[Fact]) -> None:
+    q = run.query
+    for fact in facts:
+        if not run.a <= fact.q < run.b or (fact.is_test and not q.include_test):
+            continue
+        values = _fact_values(fact, run)
+        if values is None or not _passes(values, q.filters):
+            continue
+        key = tuple(values[d] for d in q.group_by)
+        if len(fact.metrics) == len(CLICK_METRICS):
+            run.sums(key).add_clicks(fact.metrics)
+            run.totals.add_clicks(fact.metrics)
+        else:
+            run.sums(key).add_conversions(fact.basis, fact.event, fact.metrics)
+            run.totals.add_conversions(fact.basis, fact.event, fact.metrics)
+
+
+def _fact_values(fact: Fact, run: _Run) -> dict[str, Any] | None:
+    values: dict[str, Any] = {}
+    for dim in {*run.query.group_by, *run.query.filters}:
+        name = token_name(dim)
+        if dim in TIME_UNITS:
+            values[dim] = key_py(dim, fact.q, run.spans)
+        elif name is not None:
+            if name not in fact.tokens:
+                return None  # grouping or filtering by a token counts clicks that carry it
+            values[dim] = fact.tokens[name]
+        else:
+            values[dim] = fact.dims[COLUMNS[dim]]
+    return values
+
+
+def _passes(values: dict[str, Any], filters: dict[str, tuple[Any, ...]]) -> bool:
+    return all(values[dim] in allowed for dim, allowed in filters.items())
+
+
+def _rollup(
+    conn: Connection, run: _Run, family: Family, metrics_: tuple[str, ...], basis: int | None
+) -> Iterable[tuple[tuple[Any, ...], Any]]:
+    q, table = run.query, family.table
+    keys, where, source = _columns(run, table, basis)
+    if basis is not None:
+        keys.append(("event", table.c.event))
+    blocks = plan(
+        run.a, run.b, boundary_test([d for d in q.group_by if d in TIME_UNITS], run.spans)
+    )
+    for level, ranges in enumerate(blocks.ranges):
+        if not ranges:
+            continue
+        select = queries.rollup_select(table, level, ranges, keys, metrics_, where)
+        for row in conn.execute(select.select_from(source)):
+            yield tuple(row[: len(keys)]), row[len(keys) :]
+
+
+def _columns(run: _Run, table: Table, basis: int | None) -> tuple[list[Any], list[Any], Any]:
+    q = run.query
+    where: list[Any] = [] if q.include_test else [table.c.is_test.is_(False)]
+    if basis is not None:
+        where.append(table.c.basis == basis)
+    source: Any = table
+    exprs: dict[str, Any] = {}
+    for dim in {*q.group_by, *q.filters}:
+        name = token_name(dim)
+        if dim in TIME_UNITS:
+            exprs[dim] = key_sql(dim, table.c.q, run.spans)
+        elif name is not None:
+            where.append(table.c.name == name)
+            exprs[dim] = table.c.value
+        elif dim == "network":
+            exprs[dim], offers = queries.network_of_offer(table)
+            source = table.outerjoin(offers, offers.c.id == table.c.offer_id)
+        else:
+            exprs[dim] = table.c[COLUMNS[dim]]
+    for dim, allowed in q.filters.items():
+        where.append(exprs[dim].in_(allowed))
+    return [(f"g{i}", exprs[d]) for i, d in enumerate(q.group_by)], where, source
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def _render(conn: Connection, run: _Run) -> Report:
+    q = run.query
+    if q.sort is not None and not known_sort(q.sort, q):
+        raise field_error("sort", f"{q.sort!r} is not a metric or a grouped dimension")
+    named = queries.names(conn) if ID_DIMS & set(q.group_by) else {}
+    groups = sorted(run.groups.items(), key=lambda item: tuple(map(_natural, item[0])))
+    rows = []
+    for key, sums in groups:
+        row: dict[str, Any] = {}
+        for dim, value in zip(q.group_by, key, strict=True):
+            row.update(_dimension(dim, value, run, named))
+        row.update(metrics(sums, q.bases))
+        rows.append(row)
+    rows = _sorted(rows, q)
+    end = None if q.limit is None else q.offset + q.limit
+    return Report(rows[q.offset : end], metrics(run.totals, q.bases), len(rows))
+
+
+def _natural(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, int) else (1, str(value))
+
+
+def _dimension(dim: str, value: Any, run: _Run, named: dict[str, dict[int, str]]) -> dict[str, Any]:
+    if dim in TIME_UNITS:
+        return {dim: label(dim, int(value), run.query.zone)}
+    if dim in ID_DIMS:
+        ident = int(value) or None
+        return {dim: ident, f"{dim}_name": named[dim].get(ident) if ident else None}
+    return {dim: value if value != "" or token_name(dim) else None}
+
+
+def _sorted(rows: list[dict[str, Any]], q: ReportQuery) -> list[dict[str, Any]]:
+    """Time order when grouped by time and nothing else is asked, else by `sort`; rows without
+    a value (no conversions for CPA, no cost for ROI) come last either way."""
+    if q.sort is None and any(d in TIME_UNITS for d in q.group_by):
+        return rows  # already in key order
+    field = q.sort or "clicks"
+    missing = [r for r in rows if r.get(field) is None]
+    present = [r for r in rows if r.get(field) is not None]
+    if field in q.group_by:
+        present.sort(key=lambda r: str(r[field]), reverse=q.descending)
+    else:
+        present.sort(key=lambda r: sort_value(r[field]), reverse=q.descending)
+    return present + missing
+
+
+def known_sort(field: str, q: ReportQuery) -> bool:
+    return field in metrics(Sums(), q.bases) or field in q.group_by
