@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from postback.api_keys.auth import REQUIRE_API_KEY
 from postback.campaigns import service
-from postback.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
+from postback.campaigns.schemas import CampaignCreate, CampaignLinks, CampaignOut, CampaignUpdate
 from postback.campaigns.service import CampaignView
 from postback.kit.deps import RuntimeDep
 from postback.kit.fields import MAX_ROW_ID
@@ -46,6 +46,7 @@ def _out(view: CampaignView, runtime: Runtime) -> CampaignOut:
             },
             "fallback_url": campaign.fallback_url,
             "tracking_url": f"{runtime.settings.public_url.rstrip('/')}/c/{campaign.key}",
+            "tracking_link": service.tracking_link(view, runtime.settings.public_url),
             "created_at": campaign.created_at,
             "updated_at": campaign.updated_at,
         }
@@ -77,6 +78,14 @@ def create_campaign(body: CampaignCreate, session: SessionDep, runtime: RuntimeD
 @router.get("/{campaign_id}", response_model=CampaignOut)
 def get_campaign(campaign_id: IdPath, session: ReadSessionDep, runtime: RuntimeDep) -> CampaignOut:
     return _out(service.get(session, campaign_id), runtime)
+
+
+@router.get("/{campaign_id}/links", response_model=CampaignLinks)
+def get_campaign_links(
+    campaign_id: IdPath, session: ReadSessionDep, runtime: RuntimeDep
+) -> CampaignLinks:
+    """The tracking link for the traffic source and the postback URL for each offer's network."""
+    return service.links(session, campaign_id, runtime.settings.public_url)
 
 
 @router.patch("/{campaign_id}", response_model=CampaignOut)

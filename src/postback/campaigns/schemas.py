@@ -124,5 +124,28 @@ class CampaignOut(Output):
     cost: CostOut
     fallback_url: str | None
     tracking_url: str
+    tracking_link: str = Field(
+        description="tracking_url with the traffic source's macros in its parameters: paste this"
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
+
+
+class OfferLink(Output):
+    offer_id: int
+    offer_url: str
+    network_id: int | None
+    network_template: str | None
+    postback_url: str | None = Field(description="The URL to paste into the offer's network")
+
+
+class CampaignLinks(Output):
+    """Everything to paste to set a campaign up, each URL in the other system's syntax."""
+
+    campaign_id: int
+    traffic_source_template: str
+    tracking_link: str
+    source_postback_url: str | None = Field(
+        description="Where we send conversions: the traffic source's outbound postback"
+    )
+    offers: list[OfferLink]

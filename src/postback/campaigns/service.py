@@ -9,13 +9,23 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from postback.campaigns import repository
-from postback.campaigns.schemas import CampaignCreate, CampaignOfferIn, CampaignUpdate, CostIn
+from postback.campaigns.schemas import (
+    CampaignCreate,
+    CampaignLinks,
+    CampaignOfferIn,
+    CampaignUpdate,
+    CostIn,
+    OfferLink,
+)
 from postback.kit.errors import NotFound
 from postback.kit.fields import field_error
 from postback.kit.ids import new_key
 from postback.kit.money import to_micros
-from postback.models import Campaign, CampaignOffer
+from postback.models import Campaign, CampaignOffer, TrafficSource
+from postback.networks import repository as networks
+from postback.networks.service import postback_url
 from postback.offers import repository as offers
+from postback.templates import generators
 from postback.traffic_sources import repository as traffic_sources
 
 
@@ -23,10 +33,11 @@ from postback.traffic_sources import repository as traffic_sources
 class CampaignView:
     campaign: Campaign
     offers: list[CampaignOffer]
+    source: TrafficSource | None = None
 
 
 def create(session: Session, body: CampaignCreate) -> CampaignView:
-    _check_source(session, body.traffic_source_id)
+    source = _check_source(session, body.traffic_source_id)
     _check_offers(session, body.offers)
     _check_rotation(session, body.status, body.offers, field="offers")
     campaign = Campaign(
@@ -39,12 +50,13 @@ def create(session: Session, body: CampaignCreate) -> CampaignView:
     )
     repository.add(session, campaign)
     rows = repository.replace_offers(session, campaign.id, _pairs(body.offers))
-    return CampaignView(campaign, rows)
+    return CampaignView(campaign, rows, source)
 
 
 def get(session: Session, campaign_id: int) -> CampaignView:
     campaign = _get(session, campaign_id)
-    return CampaignView(campaign, repository.offers_of(session, [campaign.id]).get(campaign.id, []))
+    offers = repository.offers_of(session, [campaign.id]).get(campaign.id, [])
+    return CampaignView(campaign, offers, traffic_sources.get(session, campaign.traffic_source_id))
 
 
 def list_campaigns(
@@ -62,7 +74,12 @@ def list_campaigns(
         traffic_source_id=traffic_source_id,
     )
     offers_by_campaign = repository.offers_of(session, [c.id for c in campaigns])
-    return [CampaignView(c, offers_by_campaign.get(c.id, [])) for c in campaigns]
+    return [
+        CampaignView(
+            c, offers_by_campaign.get(c.id, []), traffic_sources.get(session, c.traffic_source_id)
+        )
+        for c in campaigns
+    ]
 
 
 def update(session: Session, campaign_id: int, body: CampaignUpdate) -> CampaignView:
@@ -88,11 +105,50 @@ def update(session: Session, campaign_id: int, body: CampaignUpdate) -> Campaign
     if new_offers is not None:
         current = repository.replace_offers(session, campaign.id, _pairs(new_offers))
     session.flush()
-    return CampaignView(campaign, current)
+    return CampaignView(campaign, current, traffic_sources.get(session, campaign.traffic_source_id))
 
 
 def archive(session: Session, campaign_id: int) -> CampaignView:
     return update(session, campaign_id, CampaignUpdate(archived=True))
+
+
+def tracking_link(view: CampaignView, public_url: str) -> str:
+    source = view.source
+    template = generators.template_or_custom(source.template if source else None)
+    return generators.tracking_link(
+        public_url,
+        view.campaign.key,
+        template,
+        click_param=source.external_id_param if source else None,
+        cost_param=source.cost_param if source else None,
+    )
+
+
+def links(session: Session, campaign_id: int, public_url: str) -> CampaignLinks:
+    view = get(session, campaign_id)
+    found = offers.get_many(session, (row.offer_id for row in view.offers))
+    items = []
+    for row in view.offers:
+        offer = found[row.offer_id]
+        network = networks.get(session, offer.network_id) if offer.network_id else None
+        items.append(
+            OfferLink(
+                offer_id=offer.id,
+                offer_url=offer.url,
+                network_id=offer.network_id,
+                network_template=network.template if network else None,
+                postback_url=postback_url(public_url, network, with_secret=True)
+                if network
+                else None,
+            )
+        )
+    return CampaignLinks(
+        campaign_id=view.campaign.id,
+        traffic_source_template=view.source.template if view.source else "custom",
+        tracking_link=tracking_link(view, public_url),
+        source_postback_url=view.source.postback_url if view.source else None,
+        offers=items,
+    )
 
 
 def _get(session: Session, campaign_id: int) -> Campaign:
@@ -116,12 +172,13 @@ def _next_status(current: str, status: str | None, archived: bool | None) -> str
     return status or ("paused" if current == "archived" else current)
 
 
-def _check_source(session: Session, source_id: int) -> None:
+def _check_source(session: Session, source_id: int) -> TrafficSource:
     source = traffic_sources.get(session, source_id)
     if source is None:
         raise field_error("traffic_source_id", f"traffic source {source_id} does not exist")
     if source.archived:
         raise field_error("traffic_source_id", f"traffic source {source_id} is archived")
+    return source
 
 
 def _check_offers(session: Session, items: Sequence[CampaignOfferIn]) -> None:

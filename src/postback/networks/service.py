@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import quote
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from postback.config import Settings
 from postback.kit.errors import NotFound
-from postback.kit.fields import check_currency
+from postback.kit.fields import check_currency, field_error
 from postback.kit.ids import new_key
 from postback.models import Network
 from postback.networks import repository
 from postback.networks.schemas import NetworkCreate, NetworkUpdate
-
-# The parameters our receiver reads, with the placeholders the network fills in.
-POSTBACK_QUERY = "clickid={clickid}&payout={payout}&txid={txid}"
+from postback.templates import generators, registry
+from postback.templates.schemas import Template
 
 
 def create(session: Session, body: NetworkCreate, settings: Settings) -> Network:
     data = body.model_dump()
+    data.update(_template_rules(body.template, body.model_fields_set))
     data["currency"] = check_currency(
         body.currency or settings.account_currency, settings.account_currency
     )
@@ -46,6 +46,8 @@ def update(session: Session, network_id: int, body: NetworkUpdate, settings: Set
     changes = body.changes()
     if "currency" in changes:
         check_currency(changes["currency"], settings.account_currency)
+    if "template" in changes and changes["template"] != network.template:
+        changes = {**_template_rules(changes["template"], set(changes)), **changes}
     for name, value in changes.items():
         setattr(network, name, value)
     session.flush()
@@ -57,10 +59,31 @@ def archive(session: Session, network_id: int, settings: Settings) -> Network:
 
 
 def postback_url(public_url: str, network: Network, *, with_secret: bool) -> str:
-    url = f"{public_url.rstrip('/')}/postback/{network.key}?{POSTBACK_QUERY}"
-    if with_secret and network.secret:
-        url += "&token=" + quote(network.secret, safe="")
-    return url
+    """The URL to paste into the network: its own macros, in its own syntax."""
+    template = generators.template_or_custom(network.template)
+    secret = network.secret if with_secret else None
+    return generators.network_postback_url(public_url, network.key, template, secret)
+
+
+def network_template(name: str) -> Template:
+    template = registry.get(name)
+    if template is None:
+        raise field_error("template", f"no template {name!r}: one of {', '.join(registry.names())}")
+    if template.network is None:
+        raise field_error("template", f"{template.title} sends clicks, not postbacks")
+    return template
+
+
+def _template_rules(name: str, given: set[str]) -> dict[str, Any]:
+    """A network made from a template reads postbacks the way that system sends them."""
+    side = network_template(name).network
+    assert side is not None
+    rules = {
+        "aliases": dict(side.aliases),
+        "status_map": dict(side.status_map),
+        "duplicate_mode": side.duplicate_mode,
+    }
+    return {name: value for name, value in rules.items() if name not in given}
 
 
 def mask_secret(secret: str | None) -> str | None:

@@ -37,6 +37,10 @@ def _webhook_secret(value: str) -> str:
 WebhookSecret = Annotated[str, StringConstraints(max_length=200), AfterValidator(_webhook_secret)]
 EventList = Annotated[list[EventName], Field(max_length=50)]
 StatusList = Annotated[list[ConversionStatus], Field(max_length=5)]
+Setting = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Settings = Annotated[dict[ParamName, Setting], Field(max_length=20)]
+VARIANT_HELP = "Build postback_url from the template's variant, e.g. 'with_payout'"
+SETTINGS_HELP = 'The variant\'s settings, e.g. {"account": "myname"}'
 StatusNames = Annotated[
     dict[ConversionStatus, Annotated[str, StringConstraints(min_length=1, max_length=50)]],
     Field(max_length=5),
@@ -52,7 +56,11 @@ class TrafficSourceCreate(Input):
     template: TemplateName = "custom"
     # The outbound postback template, with the source's macros, e.g. {external_id} and {payout}.
     postback_url: HttpUrlText | None = None
-    external_id_param: ParamName = "external_id"
+    postback_variant: ParamName | None = Field(default=None, description=VARIANT_HELP)
+    postback_settings: Settings = Field(default_factory=dict, description=SETTINGS_HELP)
+    external_id_param: ParamName = Field(
+        default="external_id", description="Default: the template's click-ID parameter"
+    )
     cost_param: ParamName = "cost"
     postback_events: EventList = Field(
         default_factory=list, description="Events that fire the postback; empty means all"
@@ -74,6 +82,8 @@ class TrafficSourceUpdate(Patch):
     name: Annotated[Name | None, NotNull] = None
     template: Annotated[TemplateName | None, NotNull] = None
     postback_url: HttpUrlText | None = None
+    postback_variant: ParamName | None = Field(default=None, description=VARIANT_HELP)
+    postback_settings: Settings = Field(default_factory=dict, description=SETTINGS_HELP)
     external_id_param: Annotated[ParamName | None, NotNull] = None
     cost_param: Annotated[ParamName | None, NotNull] = None
     postback_events: Annotated[EventList | None, NotNull] = None

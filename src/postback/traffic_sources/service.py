@@ -3,17 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from postback.kit.errors import NotFound
+from postback.kit.fields import field_error
 from postback.models import TrafficSource
+from postback.templates import generators, registry
+from postback.templates.schemas import Template
 from postback.traffic_sources import repository
 from postback.traffic_sources.schemas import TrafficSourceCreate, TrafficSourceUpdate
 
+_GENERATOR_FIELDS = ("postback_variant", "postback_settings")
+
 
 def create(session: Session, body: TrafficSourceCreate) -> TrafficSource:
-    return repository.add(session, TrafficSource(**body.model_dump()))
+    template = source_template(body.template)
+    data = body.model_dump(exclude=set(_GENERATOR_FIELDS))
+    given = body.model_fields_set
+    if template.source and "external_id_param" not in given:
+        data["external_id_param"] = template.source.click_param
+    if template.source and template.source.cost_param and "cost_param" not in given:
+        data["cost_param"] = template.source.cost_param
+    data.update(_generated_postback(template, body.model_dump(include=given)))
+    return repository.add(session, TrafficSource(**data))
+
+
+def source_template(name: str) -> Template:
+    template = registry.get(name)
+    if template is None:
+        raise field_error("template", f"no template {name!r}: one of {', '.join(registry.names())}")
+    if template.source is None:
+        raise field_error("template", f"{template.title} sends postbacks, not clicks")
+    return template
+
+
+def _generated_postback(template: Template, given: dict[str, Any]) -> dict[str, Any]:
+    """postback_url from the template's variant and settings, when the request asks for one."""
+    if "postback_variant" not in given and not given.get("postback_settings"):
+        return {}
+    if given.get("postback_url"):
+        raise field_error("postback_variant", "give postback_url or a variant, not both")
+    settings = given.get("postback_settings") or {}
+    try:
+        url = generators.source_postback_url(template, given.get("postback_variant"), settings)
+    except generators.GeneratorError as exc:
+        raise field_error(exc.field, str(exc)) from None
+    return {"postback_url": url}
 
 
 def get(session: Session, source_id: int) -> TrafficSource:
@@ -32,6 +69,10 @@ def list_sources(
 def update(session: Session, source_id: int, body: TrafficSourceUpdate) -> TrafficSource:
     source = get(session, source_id)
     changes = body.changes()
+    generate = {name: changes.pop(name) for name in _GENERATOR_FIELDS if name in changes}
+    if "template" in changes or generate:
+        template = source_template(changes.get("template", source.template))
+        changes.update(_generated_postback(template, {**changes, **generate}))
     for name, value in changes.items():
         setattr(source, name, value)
     if any(name.startswith("postback_") for name in changes):
