@@ -47,6 +47,7 @@ def _out(view: CampaignView, runtime: Runtime) -> CampaignOut:
             "fallback_url": campaign.fallback_url,
             "tracking_url": f"{runtime.settings.public_url.rstrip('/')}/c/{campaign.key}",
             "tracking_link": service.tracking_link(view, runtime.settings.public_url),
+            "warnings": service.url_warnings(campaign),
             "created_at": campaign.created_at,
             "updated_at": campaign.updated_at,
         }

@@ -18,6 +18,7 @@ from postback.kit.fields import (
     RowId,
     UtcDatetime,
 )
+from postback.kit.linter import UrlWarning
 
 CostModel = Literal["none", "cpc", "cpm", "token"]
 NewStatus = Literal["active", "paused"]
@@ -129,6 +130,9 @@ class CampaignOut(Output):
     )
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    warnings: list[UrlWarning] = Field(
+        default_factory=list, description="What the URL linter found; errors refuse the save"
+    )
 
 
 class OfferLink(Output):

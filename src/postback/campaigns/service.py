@@ -17,6 +17,7 @@ from postback.campaigns.schemas import (
     CostIn,
     OfferLink,
 )
+from postback.kit import linter
 from postback.kit.errors import NotFound
 from postback.kit.fields import field_error
 from postback.kit.ids import new_key
@@ -40,6 +41,8 @@ def create(session: Session, body: CampaignCreate) -> CampaignView:
     source = _check_source(session, body.traffic_source_id)
     _check_offers(session, body.offers)
     _check_rotation(session, body.status, body.offers, field="offers")
+    if body.fallback_url:
+        linter.enforce("fallback_url", linter.lint_url(body.fallback_url, "fallback"))
     campaign = Campaign(
         key=_unused_key(session),
         name=body.name,
@@ -95,6 +98,8 @@ def update(session: Session, campaign_id: int, body: CampaignUpdate) -> Campaign
         _check_offers(session, new_offers)
     if "cost" in changes:
         changes.update(_cost_columns(changes.pop("cost")))
+    if changes.get("fallback_url"):
+        linter.enforce("fallback_url", linter.lint_url(changes["fallback_url"], "fallback"))
     current = repository.offers_of(session, [campaign.id]).get(campaign.id, [])
     final_offers = new_offers if new_offers is not None else _as_inputs(current)
     _check_rotation(
@@ -110,6 +115,12 @@ def update(session: Session, campaign_id: int, body: CampaignUpdate) -> Campaign
 
 def archive(session: Session, campaign_id: int) -> CampaignView:
     return update(session, campaign_id, CampaignUpdate(archived=True))
+
+
+def url_warnings(campaign: Campaign) -> list[linter.UrlWarning]:
+    if not campaign.fallback_url:
+        return []
+    return linter.warnings_of("fallback_url", linter.lint_url(campaign.fallback_url, "fallback"))
 
 
 def tracking_link(view: CampaignView, public_url: str) -> str:

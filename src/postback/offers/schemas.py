@@ -19,6 +19,7 @@ from postback.kit.fields import (
     RowId,
     UtcDatetime,
 )
+from postback.kit.linter import UrlWarning
 
 
 class OfferCreate(Input):
@@ -50,3 +51,6 @@ class OfferOut(Output):
     archived: bool
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    warnings: list[UrlWarning] = Field(
+        default_factory=list, description="What the URL linter found; errors refuse the save"
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from postback.config import Settings
+from postback.kit import linter
 from postback.kit.errors import NotFound
 from postback.kit.fields import check_currency, field_error
 from postback.kit.money import to_micros
@@ -15,10 +16,12 @@ from postback.models import Network, Offer
 from postback.networks import repository as networks
 from postback.offers import repository
 from postback.offers.schemas import OfferCreate, OfferUpdate
+from postback.templates import registry
 
 
 def create(session: Session, body: OfferCreate, settings: Settings) -> Offer:
     network = _network(session, body.network_id) if body.network_id is not None else None
+    linter.enforce("url", lint_url(session, body.url, body.network_id))
     default_currency = network.currency if network else settings.account_currency
     offer = Offer(
         name=body.name,
@@ -58,6 +61,9 @@ def update(session: Session, offer_id: int, body: OfferUpdate, settings: Setting
         check_currency(changes["currency"], settings.account_currency)
     if "payout" in changes:
         changes["payout_micros"] = to_micros(changes.pop("payout"))
+    if "url" in changes or "network_id" in changes:
+        url, network_id = changes.get("url", offer.url), changes.get("network_id", offer.network_id)
+        linter.enforce("url", lint_url(session, url, network_id))
     for name, value in changes.items():
         setattr(offer, name, value)
     session.flush()
@@ -66,6 +72,18 @@ def update(session: Session, offer_id: int, body: OfferUpdate, settings: Setting
 
 def archive(session: Session, offer_id: int, settings: Settings) -> Offer:
     return update(session, offer_id, OfferUpdate(archived=True), settings)
+
+
+def lint_url(session: Session, url: str, network_id: int | None) -> list[linter.Finding]:
+    """The offer URL's findings; its network's template says where the click ID should go."""
+    network = networks.get(session, network_id) if network_id else None
+    template = registry.get(network.template) if network else None
+    side = template.network if template and template.name != registry.CUSTOM else None
+    return linter.lint_url(url, "offer", click_param=side.offer_param if side else None)
+
+
+def url_warnings(session: Session, offer: Offer) -> list[linter.UrlWarning]:
+    return linter.warnings_of("url", lint_url(session, offer.url, offer.network_id))
 
 
 def _network(session: Session, network_id: int) -> Network:

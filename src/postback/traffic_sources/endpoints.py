@@ -31,6 +31,7 @@ router = APIRouter(
 
 def _out(source: TrafficSource, *, reveal: bool = True) -> TrafficSourceOut:
     out = TrafficSourceOut.model_validate(source)
+    out.warnings = service.url_warnings(source)
     if not reveal and source.postback_signing_secret:
         # Lists are shown and logged; the secret is read one source at a time.
         out.postback_signing_secret = "whsec_****"

@@ -21,6 +21,7 @@ from postback.kit.fields import (
     TemplateName,
     UtcDatetime,
 )
+from postback.kit.linter import UrlWarning
 
 
 def _webhook_secret(value: str) -> str:
@@ -111,3 +112,6 @@ class TrafficSourceOut(Output):
     archived: bool
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    warnings: list[UrlWarning] = Field(
+        default_factory=list, description="What the URL linter found; errors refuse the save"
+    )

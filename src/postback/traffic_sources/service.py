@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from postback.kit import linter
 from postback.kit.errors import NotFound
 from postback.kit.fields import field_error
 from postback.models import TrafficSource
@@ -27,6 +28,8 @@ def create(session: Session, body: TrafficSourceCreate) -> TrafficSource:
     if template.source and template.source.cost_param and "cost_param" not in given:
         data["cost_param"] = template.source.cost_param
     data.update(_generated_postback(template, body.model_dump(include=given)))
+    if data.get("postback_url"):
+        linter.enforce("postback_url", lint_postback(data["postback_url"], body.template))
     return repository.add(session, TrafficSource(**data))
 
 
@@ -37,6 +40,20 @@ def source_template(name: str) -> Template:
     if template.source is None:
         raise field_error("template", f"{template.title} sends postbacks, not clicks")
     return template
+
+
+def lint_postback(url: str, template_name: str) -> list[linter.Finding]:
+    """A preset lists every token its source passes, so any other macro is surely a slip."""
+    template = registry.get(template_name)
+    side = template.source if template else None
+    closed = side is not None and template_name != registry.CUSTOM
+    return linter.lint_url(url, "postback", tokens=side.tokens if side else (), closed=closed)
+
+
+def url_warnings(source: TrafficSource) -> list[linter.UrlWarning]:
+    if not source.postback_url:
+        return []
+    return linter.warnings_of("postback_url", lint_postback(source.postback_url, source.template))
 
 
 def _generated_postback(template: Template, given: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +90,9 @@ def update(session: Session, source_id: int, body: TrafficSourceUpdate) -> Traff
     if "template" in changes or generate:
         template = source_template(changes.get("template", source.template))
         changes.update(_generated_postback(template, {**changes, **generate}))
+    url = changes.get("postback_url", source.postback_url)
+    if url and ("postback_url" in changes or "template" in changes):
+        linter.enforce("postback_url", lint_postback(url, changes.get("template", source.template)))
     for name, value in changes.items():
         setattr(source, name, value)
     if any(name.startswith("postback_") for name in changes):
