@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from postback.clicks.repository import ClickRows
 from postback.config import Settings
 from postback.kit.cache import TTLCache
 from postback.kit.db import Database
 from postback.kit.ratelimit import RateLimiter
 from postback.kit.writer import GroupCommitWriter
-from postback.models import Click
 
 
 @dataclass
@@ -33,7 +33,8 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         db = Database(settings)
-        writer = GroupCommitWriter(db.engine, Click.__table__, settings.group_commit_max_batch)  # type: ignore[arg-type]
+        click_rows = ClickRows(db.engine.dialect.name)
+        writer = GroupCommitWriter(db.engine, click_rows, settings.group_commit_max_batch)
         proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
         return cls(settings=settings, db=db, writer=writer, trusted_proxies=proxies)
 

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import parse_qsl
 
 from postback.clicks import repository, service
 from postback.clicks.schemas import CampaignRoute
 from postback.clicks.visitor import visitor_from
-from postback.kit.asgi import Receive, Scope, Send, client_ip, header, send_redirect, send_response
+from postback.kit.asgi import (
+    Receive,
+    Scope,
+    Send,
+    client_ip,
+    header,
+    query_pairs,
+    send_redirect,
+    send_response,
+)
 from postback.runtime import Runtime
 
 log = logging.getLogger("postback.clicks")
@@ -55,7 +63,7 @@ async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) 
         await _not_routable(send, route)
         return
     query = scope["query_string"].decode("latin-1")
-    tokens = service.read_tokens(parse_qsl(query, keep_blank_values=True, errors="replace"))
+    tokens = service.read_tokens(query_pairs(query))
     visitor = visitor_from(
         client_ip(scope, rt.trusted_proxies),
         header(scope, b"user-agent"),

@@ -9,21 +9,50 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import quote
 
 MACRO = re.compile(r"\{([A-Za-z0-9_]+)\}")
 # Characters that may stay as they are in a URL; anything else (non-ASCII, spaces) is escaped.
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
+# Values made only of these need no escaping: most click IDs, zones and sub IDs.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*\Z")
+
+
+class Template:
+    """A URL template split once into literal text and macro names, so that filling it on
+    every click is a join, not a regex substitution plus a re-quoting of the whole URL."""
+
+    __slots__ = ("names", "parts")
+
+    def __init__(self, template: str) -> None:
+        pieces = MACRO.split(template)
+        # split() alternates literal, name, literal, ...: literals are escaped here, once.
+        self.parts = [quote(p, safe=_URL_SAFE) if i % 2 == 0 else p for i, p in enumerate(pieces)]
+        self.names = pieces[1::2]
+
+    def fill(self, values: Mapping[str, object]) -> str:
+        out = self.parts.copy()
+        for i in range(1, len(out), 2):
+            name = out[i]
+            value = values.get(name)
+            if value is None:
+                value = values.get(name.lower())
+            out[i] = "" if value is None else _escape(str(value))
+        return "".join(out)
+
+
+def _escape(value: str) -> str:
+    return value if _PLAIN.match(value) else quote(value, safe="")
+
+
+@lru_cache(maxsize=4096)
+def compile_template(template: str) -> Template:
+    return Template(template)
 
 
 def fill(template: str, values: Mapping[str, object]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        value = values.get(match.group(1))
-        if value is None:
-            value = values.get(match.group(1).lower())
-        return "" if value is None else quote(str(value), safe="")
-
-    return quote(MACRO.sub(replace, template), safe=_URL_SAFE)
+    return compile_template(template).fill(values)
 
 
 def macros_in(template: str) -> set[str]:

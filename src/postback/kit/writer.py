@@ -20,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine
 
 log = logging.getLogger("postback.writer")
 
 Job = Callable[[Connection], Any]
+RowSink = Callable[[Connection, list[dict[str, Any]]], None]
 
 
 @dataclass(slots=True)
@@ -40,9 +41,9 @@ _STOP = object()
 
 
 class GroupCommitWriter:
-    def __init__(self, engine: Engine, row_table: Table, max_batch: int = 512) -> None:
+    def __init__(self, engine: Engine, write_rows: RowSink, max_batch: int = 512) -> None:
         self._engine = engine
-        self._insert = row_table.insert()
+        self._write_rows = write_rows
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -124,7 +125,7 @@ class GroupCommitWriter:
     def _apply(self, conn: Connection, batch: list[_Item]) -> None:
         rows = [item.row for item in batch if item.row is not None]
         if rows:
-            conn.execute(self._insert, rows)
+            self._write_rows(conn, rows)
         for item in batch:
             if item.job is not None:
                 try:

@@ -1,0 +1,38 @@
+"""Click IDs: ULIDs that a reference implementation reads back, unique and time-sorted."""
+
+from __future__ import annotations
+
+import time
+
+from ulid import ULID
+
+from postback.kit.ids import looks_like_click_id, new_click_id
+from postback.kit.macros import fill
+
+
+def test_click_ids_are_ulids_the_reference_library_parses() -> None:
+    before = int(time.time() * 1000)
+    clickid = new_click_id()
+    after = int(time.time() * 1000)
+    parsed = ULID.from_str(clickid)
+    assert str(parsed) == clickid
+    assert before <= parsed.milliseconds <= after
+    assert looks_like_click_id(clickid)
+
+
+def test_click_ids_are_unique_and_sort_by_time() -> None:
+    first = [new_click_id() for _ in range(20_000)]
+    time.sleep(0.002)
+    later = new_click_id()
+    assert len(set(first)) == len(first)
+    assert max(first) < later
+    # 80 random bits: two ids of the same millisecond still differ in their random part.
+    assert len({c[10:] for c in first}) == len(first)
+
+
+def test_templates_escape_values_but_keep_plain_ones() -> None:
+    template = "https://o.test/p?c={clickid}&z={zone}&missing={nope}&é={Zone}"
+    url = fill(template, {"clickid": "01ABC-x_y.z~", "zone": "a b&c/é"})
+    assert url == (
+        "https://o.test/p?c=01ABC-x_y.z~&z=a%20b%26c%2F%C3%A9&missing=&%C3%A9=a%20b%26c%2F%C3%A9"
+    )
