@@ -1,24 +1,28 @@
-"""All SQL of the inbound postback pipeline. Every function takes the writer's connection."""
+"""All SQL of the inbound postback pipeline. Every function takes the writer's connection.
+
+Statements are built once, with bound parameters, and executed with values: building one per
+call (`.values(row)`, `.where(col == value)`) made SQLAlchemy coerce every value and compute a
+fresh cache key each time, which cost more than the database work itself.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from postback.conversions.records import ClickRecord, NetworkConfig
 from postback.models import (
+    Base,
     Click,
     Conversion,
-    ConversionStatusChange,
-    Delivery,
     Network,
     Offer,
-    PostbackLogEntry,
     TrafficSource,
 )
 
+_TABLES = Base.metadata.tables
 _NETWORK_COLUMNS = (
     Network.id,
     Network.key,
@@ -34,42 +38,49 @@ _NETWORK_COLUMNS = (
 )
 
 
+_NETWORK_BY_KEY = select(*_NETWORK_COLUMNS).where(
+    Network.key == bindparam("key"), Network.archived.is_(False)
+)
+_NETWORK_BY_ID = select(*_NETWORK_COLUMNS).where(Network.id == bindparam("id"))
+
+
 def load_network_by_key(conn: Connection, key: str) -> NetworkConfig | None:
-    row = conn.execute(
-        select(*_NETWORK_COLUMNS).where(Network.key == key, Network.archived.is_(False))
-    ).one_or_none()
+    row = conn.execute(_NETWORK_BY_KEY, {"key": key}).one_or_none()
     return NetworkConfig.from_row(row) if row else None
 
 
 def load_network_by_id(conn: Connection, network_id: int) -> NetworkConfig | None:
-    row = conn.execute(select(*_NETWORK_COLUMNS).where(Network.id == network_id)).one_or_none()
+    row = conn.execute(_NETWORK_BY_ID, {"id": network_id}).one_or_none()
     return NetworkConfig.from_row(row) if row else None
 
 
+_CLICK = (
+    select(
+        Click.id,
+        Click.created_at,
+        Click.campaign_id,
+        Click.offer_id,
+        Click.traffic_source_id,
+        Click.external_id,
+        Click.tokens,
+        Click.is_test,
+        Offer.network_id,
+        Offer.payout_micros,
+        Offer.currency,
+        TrafficSource.postback_url,
+        TrafficSource.postback_events,
+        TrafficSource.postback_statuses,
+        TrafficSource.postback_status_names,
+        TrafficSource.postback_signing_secret,
+    )
+    .outerjoin(Offer, Offer.id == Click.offer_id)
+    .outerjoin(TrafficSource, TrafficSource.id == Click.traffic_source_id)
+    .where(Click.id == bindparam("id"))
+)
+
+
 def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
-    row = conn.execute(
-        select(
-            Click.id,
-            Click.created_at,
-            Click.campaign_id,
-            Click.offer_id,
-            Click.traffic_source_id,
-            Click.external_id,
-            Click.tokens,
-            Click.is_test,
-            Offer.network_id,
-            Offer.payout_micros,
-            Offer.currency,
-            TrafficSource.postback_url,
-            TrafficSource.postback_events,
-            TrafficSource.postback_statuses,
-            TrafficSource.postback_status_names,
-            TrafficSource.postback_signing_secret,
-        )
-        .outerjoin(Offer, Offer.id == Click.offer_id)
-        .outerjoin(TrafficSource, TrafficSource.id == Click.traffic_source_id)
-        .where(Click.id == click_id)
-    ).one_or_none()
+    row = conn.execute(_CLICK, {"id": click_id}).one_or_none()
     if row is None:
         return None
     return ClickRecord(
@@ -92,54 +103,66 @@ def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
     )
 
 
+_INSERT_CONVERSION = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_TABLES["conversions"])
+    .on_conflict_do_nothing(index_elements=["click_id", "event", "dedupe_key"])
+    .returning(Conversion.id)
+    for dialect in (postgresql, sqlite)
+}
+_EXISTING = select(
+    Conversion.id,
+    Conversion.status,
+    Conversion.payout_micros,
+    Conversion.revenue_micros,
+    Conversion.commission_micros,
+    Conversion.is_test,
+    Conversion.txid,
+).where(
+    Conversion.click_id == bindparam("click_id"),
+    Conversion.event == bindparam("event"),
+    Conversion.dedupe_key == bindparam("dedupe_key"),
+)
+_EXISTING_LOCKED = _EXISTING.with_for_update()
+
+
 def insert_conversion(conn: Connection, values: dict[str, Any]) -> bool:
     """Insert unless (click_id, event, dedupe_key) exists; True when this call inserted it.
 
     The unique constraint decides, not a prior read, so two racing postbacks for the same
     conversion make one row whichever process or transaction gets there first.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(Conversion)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["click_id", "event", "dedupe_key"])
-        .returning(Conversion.id)
-    )
-    return conn.execute(stmt).first() is not None
+    return conn.execute(_INSERT_CONVERSION[conn.dialect.name], values).first() is not None
 
 
 def lock_conversion(conn: Connection, click_id: str, event: str, dedupe_key: str) -> Row[Any]:
     """The existing conversion for a duplicate key, locked until the transaction ends."""
-    stmt = select(
-        Conversion.id,
-        Conversion.status,
-        Conversion.payout_micros,
-        Conversion.revenue_micros,
-        Conversion.commission_micros,
-        Conversion.is_test,
-        Conversion.txid,
-    ).where(
-        Conversion.click_id == click_id,
-        Conversion.event == event,
-        Conversion.dedupe_key == dedupe_key,
-    )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row: Row[Any] = conn.execute(stmt).one()  # type: ignore[assignment]
+    stmt = _EXISTING_LOCKED if conn.dialect.name == "postgresql" else _EXISTING
+    params = {"click_id": click_id, "event": event, "dedupe_key": dedupe_key}
+    row: Row[Any] = conn.execute(stmt, params).one()  # type: ignore[assignment]
     return row
 
 
+_UPDATE_CONVERSION = update(_TABLES["conversions"]).where(
+    Conversion.id == bindparam("conversion_id")
+)
+
+
 def update_conversion(conn: Connection, conversion_id: str, values: dict[str, Any]) -> None:
-    conn.execute(update(Conversion).where(Conversion.id == conversion_id).values(values))
+    conn.execute(_UPDATE_CONVERSION, {**values, "conversion_id": conversion_id})
+
+
+_INSERT_STATUS_CHANGE = insert(_TABLES["conversion_status_changes"])
+_INSERT_DELIVERY = insert(_TABLES["deliveries"])
+_INSERT_LOG = insert(_TABLES["postback_log"])
 
 
 def insert_status_change(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(ConversionStatusChange).values(values))
+    conn.execute(_INSERT_STATUS_CHANGE, values)
 
 
 def insert_delivery(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(Delivery).values(values))
+    conn.execute(_INSERT_DELIVERY, values)
 
 
 def insert_log(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(PostbackLogEntry).values(values))
+    conn.execute(_INSERT_LOG, values)
