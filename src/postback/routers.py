@@ -13,6 +13,7 @@ from postback.campaigns.endpoints import router as campaigns
 from postback.clicks.endpoints import router as clicks
 from postback.conversions.endpoints import router as conversions
 from postback.deliveries.endpoints import router as deliveries
+from postback.integrations.endpoints import router as integrations
 from postback.networks.endpoints import router as networks
 from postback.offers.endpoints import router as offers
 from postback.postback_log.endpoints import router as postback_log
@@ -32,4 +33,5 @@ ROUTERS: list[APIRouter] = [
     reports,
     api_keys,
     templates,
+    integrations,
 ]
