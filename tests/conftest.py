@@ -71,6 +71,7 @@ def settings(database_url: str) -> Settings:
         log_level="WARNING",
         # Tests drive delivery workers themselves, with a controlled clock.
         serve_runs_worker=False,
+        serve_runs_aggregator=False,
         outbound_allowlist="127.0.0.0/8",
         _env_file=None,  # type: ignore[call-arg]
     )

@@ -103,6 +103,7 @@ class PostbackApp:
                     bootstrap_admin_key(self.start())
                     if self.settings.serve_runs_worker:
                         self.start_worker()
+                    if self.settings.serve_runs_aggregator:
                         self.start_aggregator()
                 except Exception as exc:
                     log.exception("startup failed")

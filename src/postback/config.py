@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     destination_pause_after: timedelta = timedelta(days=3)
     # `postback serve` runs a delivery worker in-process so the embedded mode is one command.
     serve_runs_worker: bool = True
+    # ... and folds new clicks and conversions into the report rollups in the background.
+    serve_runs_aggregator: bool = True
 
     # Logging: "text" for humans, "json" for log shippers.
     log_format: str = "text"

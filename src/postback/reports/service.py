@@ -171,7 +171,11 @@ def _rollup(
             continue
         select = queries.rollup_select(table, level, ranges, keys, metrics_, where)
         for row in conn.execute(select.select_from(source)):
-            yield tuple(row[: len(keys)]), row[len(keys) :]
+            values = row[len(keys) :]
+            # Without a GROUP BY, an aggregate over no rows still returns one row, of NULLs.
+            if all(v is None for v in values):
+                continue
+            yield tuple(row[: len(keys)]), values
 
 
 def _columns(run: _Run, table: Table, basis: int | None) -> tuple[list[Any], list[Any], Any]:
