@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -220,3 +224,34 @@ def test_event_and_status_filters_choose_what_fires(
     with live.runtime.db.session() as s:
         states = s.scalars(select(Delivery.status)).all()
     assert sorted(states) == ["approved", "approved"]
+
+
+def _cli(live: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "POSTBACK_DATABASE_URL": live.settings.database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "postback.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_lists_shows_and_replays_dead_letters(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    setup = convert(live, http, receiver, "fail")
+    run_at(worker(live, retry_schedule=()), datetime.now(UTC))  # no retries: dead at once
+    d = delivery(live)
+    assert d.state == "dead"
+    listed = _cli(live, "deliveries", "list", "--state", "dead", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [row["id"] for row in json.loads(listed.stdout)] == [d.id]
+    shown = _cli(live, "deliveries", "show", d.id, "--format", "json")
+    assert json.loads(shown.stdout)["attempt_log"][0]["status_code"] == 500
+    replayed = _cli(live, "deliveries", "replay", "--source", str(setup.source_id))
+    assert replayed.stdout.strip() == "1 deliveries queued again"
+    assert delivery(live).state == "pending"
+    bad = _cli(live, "deliveries", "list", "--state", "bogus")
+    assert bad.returncode != 0
+    assert bad.stderr.strip().startswith("error:") and "Traceback" not in bad.stderr

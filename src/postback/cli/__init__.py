@@ -15,7 +15,13 @@ from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from postback.cli import commands, report, serve, templates  # noqa: F401 - registers the commands
+from postback.cli import (  # noqa: F401 - registers the commands
+    commands,
+    deliveries,
+    report,
+    serve,
+    templates,
+)
 from postback.cli.app import CliError, app
 from postback.demo import DemoError
 from postback.kit.errors import PostbackError
