@@ -83,21 +83,33 @@ async def handle_postback(rt: Runtime, scope: Scope, receive: Receive, send: Sen
 
 
 async def _parse(rt: Runtime, scope: Scope, receive: Receive, request: PostbackRequest) -> None:
-    routed = route(request.path)
-    if routed is None:
-        raise Refused(Reason.UNKNOWN_NETWORK, f"{request.path} is not a postback URL")
-    request.network_key, request.path_currency = routed
-    if request.method not in ("GET", "POST"):
-        raise Refused(Reason.METHOD_NOT_ALLOWED, "use GET or POST")
-    params = _pairs(request.query)
+    route_request(request)
     if request.method == "POST":
         try:
             raw = await read_body(receive, rt.settings.max_body_bytes)
         except BodyTooLarge as exc:
             raise Refused(Reason.BODY_TOO_LARGE, "the request body is too large") from exc
         request.body = raw.decode("utf-8", "replace")
+    parse_params(request, header(scope, b"content-type") or "")
+
+
+# The two pure halves of _parse, shared with the dry-run replay of a logged request (lab/).
+def route_request(request: PostbackRequest) -> None:
+    """Set the network key and path currency from the path; refuse other paths and methods."""
+    routed = route(request.path)
+    if routed is None:
+        raise Refused(Reason.UNKNOWN_NETWORK, f"{request.path} is not a postback URL")
+    request.network_key, request.path_currency = routed
+    if request.method not in ("GET", "POST"):
+        raise Refused(Reason.METHOD_NOT_ALLOWED, "use GET or POST")
+
+
+def parse_params(request: PostbackRequest, content_type: str) -> None:
+    """The request's parameters from its query and, for a POST, its body."""
+    params = _pairs(request.query)
+    if request.method == "POST":
         # Body values win over query values of the same name.
-        params.update(_body_params(header(scope, b"content-type") or "", request.body))
+        params.update(_body_params(content_type, request.body))
     request.params = params
 
 
