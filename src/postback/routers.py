@@ -14,6 +14,7 @@ from postback.clicks.endpoints import router as clicks
 from postback.conversions.endpoints import router as conversions
 from postback.deliveries.endpoints import router as deliveries
 from postback.integrations.endpoints import router as integrations
+from postback.lab.endpoints import router as lab
 from postback.networks.endpoints import router as networks
 from postback.offers.endpoints import router as offers
 from postback.postback_log.endpoints import router as postback_log
@@ -34,4 +35,5 @@ ROUTERS: list[APIRouter] = [
     api_keys,
     templates,
     integrations,
+    lab,
 ]
