@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from postback.cli import (  # noqa: F401 - registers the commands
+    check,
     commands,
     deliveries,
     report,
