@@ -289,3 +289,17 @@ def test_rate_limit_refuses_with_429_and_logs_it(live: LiveServer, http: httpx.C
         live.runtime.postback_limiter = original
     assert codes == [404, 404, 429]
     assert [e.reason for e in log_rows(live)][-1] == "rate_limited"
+
+
+def test_secrets_under_aliases_or_in_json_bodies_are_masked_in_the_log(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    setup = make_setup(live, network={"secret": "s3cret-value", "aliases": {"pw": "token"}})
+    cid = click(http, setup)
+    url = f"/postback/{setup.network_key}"
+    assert http.get(url, params={"clickid": cid, "pw": "s3cret-value"}).status_code == 200
+    assert http.post(url, json={"clickid": cid, "token": "s3cret-value"}).status_code == 200
+    assert http.post(url, json={"clickid": cid, "token": "wrong-guess"}).status_code == 403
+    for entry in log_rows(live):
+        assert "s3cret-value" not in entry.query + entry.body
+        assert "wrong-guess" not in entry.query + entry.body

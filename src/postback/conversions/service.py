@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from sqlalchemy import Connection
 
@@ -255,8 +256,8 @@ def write_log(
             "source_ip": request.source_ip,
             "method": request.method,
             "path": request.path[:2048],
-            "query": _redact(request.query)[:LOG_QUERY_MAX],
-            "body": _redact(request.body)[:LOG_BODY_MAX],
+            "query": _redact(request.query, _secrets(ctx))[:LOG_QUERY_MAX],
+            "body": _redact(request.body, _secrets(ctx))[:LOG_BODY_MAX],
             "parsed": outcome.parsed,
             "network_id": ctx.network.id if ctx and ctx.network else None,
             "click_id": (ctx.clickid[:255] or None) if ctx else None,
@@ -268,6 +269,21 @@ def write_log(
     )
 
 
-def _redact(text: str) -> str:
-    # A network secret in the logged query would leak it to every dashboard viewer.
-    return _SECRET_PARAM.sub(r"\1***", text)
+def _secrets(ctx: Context | None) -> set[str]:
+    """Every secret this request may carry: the token it sent (under whatever alias, in the
+    query or a JSON body) and the network's own secrets."""
+    if ctx is None:
+        return set()
+    found = {ctx.fields.values.get("token") or ""}
+    if ctx.network is not None:
+        found |= {ctx.network.secret or "", ctx.network.signing_secret or ""}
+    return {value for value in found if len(value) >= 4}
+
+
+def _redact(text: str, secrets: set[str]) -> str:
+    # A network secret in the logged request would leak it to every dashboard viewer.
+    text = _SECRET_PARAM.sub(r"\1***", text)
+    for secret in secrets:
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, "***")
+    return text
