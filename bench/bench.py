@@ -72,6 +72,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (all on one core)")
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--background",
+        choices=("off", "on"),
+        default="off",
+        help="run the in-server delivery worker and report aggregator during the load "
+        "(off measures the request paths alone; on measures what reporting costs them)",
+    )
     return parser.parse_args()
 
 
@@ -118,6 +125,8 @@ def measure_database(kind: str, opts: argparse.Namespace, work: Path, report: Re
             "POSTBACK_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "POSTBACK_ADMIN_API_KEY": ADMIN_KEY,
             "POSTBACK_LOG_LEVEL": "WARNING",
+            "POSTBACK_SERVE_RUNS_WORKER": str(opts.background == "on").lower(),
+            "POSTBACK_SERVE_RUNS_AGGREGATOR": str(opts.background == "on").lower(),
         }
         log = work / f"server-{kind}.log"
         server = Server(postback_cmd(port), port, env=env, log=log).start("/healthz")
@@ -258,7 +267,8 @@ def describe(opts: argparse.Namespace) -> list[str]:
         f"load average {load:.2f} at start{busy}",
         f"server: uvicorn {uvicorn.__version__}, 1 worker, uvloop, httptools, no access log, "
         f"pinned to CPU {SERVER_CPU}; Python {sys.version.split()[0]}, "
-        f"SQLite {sqlite3.sqlite_version} (synchronous=FULL, WAL)",
+        f"SQLite {sqlite3.sqlite_version} (synchronous=FULL, WAL); "
+        f"in-server delivery worker and report aggregator {opts.background}",
         f"load: {wrk_version.split(' [')[0].strip()}, {opts.threads} thread(s), "
         f"{opts.connections} connections, pinned to CPU {WRK_CPU}; "
         f"{opts.warmup:g} s warm-up then {opts.duration:g} s measured per scenario",

@@ -32,7 +32,7 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
-        db = Database(settings)
+        db = Database(settings, own_checkpoints=True)
         click_rows = ClickRows(db.engine.dialect.name)
         writer = GroupCommitWriter(db.engine, click_rows, settings.group_commit_max_batch)
         proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())

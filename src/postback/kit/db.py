@@ -8,6 +8,8 @@ for busy_timeout. IMMEDIATE takes the lock up front, so writers queue on busy_ti
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +18,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from postback.config import Settings
+
+log = logging.getLogger("postback.db")
 
 
 def normalize_url(url: str) -> str:
@@ -26,13 +30,18 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(settings: Settings, *, read_only: bool = False, **kwargs: Any) -> Engine:
+def make_engine(
+    settings: Settings, *, read_only: bool = False, own_checkpoints: bool = False, **kwargs: Any
+) -> Engine:
     """An engine; on SQLite, `read_only` makes deferred transactions that skip the write lock."""
     url = normalize_url(settings.database_url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         _configure_sqlite(
-            engine, settings.sqlite_synchronous, "BEGIN" if read_only else "BEGIN IMMEDIATE"
+            engine,
+            settings.sqlite_synchronous,
+            "BEGIN" if read_only else "BEGIN IMMEDIATE",
+            own_checkpoints,
         )
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -40,7 +49,7 @@ def make_engine(settings: Settings, *, read_only: bool = False, **kwargs: Any) -
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _configure_sqlite(engine: Engine, synchronous: str, begin: str) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str, begin: str, own_checkpoints: bool) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, see module docstring
@@ -49,6 +58,11 @@ def _configure_sqlite(engine: Engine, synchronous: str, begin: str) -> None:
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=10000")
+        if own_checkpoints:
+            # By default the commit that pushes the WAL past 1000 pages also copies it into the
+            # database file, and every click queued behind that commit waits tens of ms. A
+            # background thread (WalCheckpointer) does that work instead.
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -56,12 +70,54 @@ def _configure_sqlite(engine: Engine, synchronous: str, begin: str) -> None:
         conn.exec_driver_sql(begin)
 
 
+class WalCheckpointer:
+    """Copies the SQLite WAL into the database file off the request path, every second.
+
+    PASSIVE never waits for readers or writers, so commits go on while it runs; a TRUNCATE
+    now and then (when nothing is reading) keeps the WAL file from growing for good."""
+
+    INTERVAL = 1.0
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        rounds = 0
+        while not self._stop.wait(self.INTERVAL):
+            rounds += 1
+            mode = "TRUNCATE" if rounds % 60 == 0 else "PASSIVE"
+            try:
+                # The raw connection, outside any transaction: through SQLAlchemy the PRAGMA
+                # would start with our BEGIN IMMEDIATE and hold the write lock throughout.
+                raw = self._engine.raw_connection()
+                try:
+                    raw.driver_connection.execute(f"PRAGMA wal_checkpoint({mode})")  # type: ignore[union-attr]
+                finally:
+                    raw.close()
+            except Exception:
+                log.exception("WAL checkpoint failed")
+
+
 class Database:
     """The process's engine plus a session factory; created once in the app's lifespan."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, own_checkpoints: bool = False) -> None:
         self.settings = settings
-        self.engine = make_engine(settings)
+        own_checkpoints = own_checkpoints and settings.is_sqlite
+        self.engine = make_engine(settings, own_checkpoints=own_checkpoints)
+        self.checkpointer = WalCheckpointer(self.engine) if own_checkpoints else None
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         # Hot-path lookups (campaigns, networks) read through this one so they never queue
         # behind the writer on SQLite; on PostgreSQL it is simply the same engine.
         self.reader = make_engine(settings, read_only=True) if settings.is_sqlite else self.engine
@@ -87,5 +143,7 @@ class Database:
             return False
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
         self.reader.dispose()
