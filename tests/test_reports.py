@@ -91,7 +91,7 @@ def test_report_equals_the_raw_rows(
     try:
         make_rows(engine, rng, base, n_clicks, n_conv)
         if fold_hours is not None:
-            Aggregator(engine, step=timedelta(hours=7)).catch_up(base + timedelta(hours=fold_hours))
+            Aggregator(engine, rows=17).catch_up(base + timedelta(hours=fold_hours))
         params = {
             "group_by": [",".join(group)], "tz": [zone], "count_by": [count_by],
             "from": [(base - timedelta(days=1)).date().isoformat()],

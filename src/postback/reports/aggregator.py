@@ -7,6 +7,14 @@ counts every row exactly once. The watermark trails the clock by LAG, because a 
 before it commits (the click writer's queue, a postback's transaction): a row that commits
 later than LAG after its own timestamp would be missed, so LAG is many times those delays.
 
+A slice is bounded by row count, not by time: at most ROWS clicks and ROWS ledger rows, so a
+transaction (which on SQLite holds the write lock the click path's group commits wait for) stays
+short under any traffic, and an idle stretch of any length is crossed in one step.
+
+The fold itself sums in Python over plain tuples and writes each rollup with one statement per
+chunk: a driver-level executemany upsert on SQLite, an INSERT ... SELECT FROM unnest(arrays) on
+PostgreSQL; both add to existing rows with ON CONFLICT ... DO UPDATE SET x = x + excluded.x.
+
 Concurrent aggregators (several servers on one PostgreSQL) serialise on the watermark row
 (SELECT ... FOR UPDATE; on SQLite the BEGIN IMMEDIATE write lock does it).
 """
@@ -16,29 +24,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import BigInteger, Boolean, Connection, Engine, Integer, String, Table
 
 from postback.reports import queries
 from postback.reports.dimensions import CLICK_FAMILIES, CONVERSION_FAMILIES
-from postback.reports.facts import CLICK_METRICS, CONV_METRICS, Fact, click_facts, ledger_facts
-from postback.reports.periods import LEVELS, PER_DAY, q_of
+from postback.reports.facts import CLICK_METRICS, CONV_METRICS, ledger_facts, report_tokens
+from postback.reports.periods import LEVELS, PER_DAY, QUARTER, q_of
 
 log = logging.getLogger("postback.reports")
 
 LAG = timedelta(seconds=10)
 INTERVAL = 2.0  # seconds between folds in a server process
-# The most one transaction folds. Short, because on SQLite the fold holds the write lock that
-# the click path's group commits wait for; catching up after a pause takes more transactions.
-STEP = timedelta(minutes=1)
+# The most clicks (and ledger rows) one transaction folds: about a tenth of a second of work.
+ROWS = 10_000
+CHUNK = 20_000  # rollup rows per write statement
 
 Acc = dict[tuple[Any, ...], list[int]]
+Visitor = tuple[int, str, int]
 
 
-def _add(acc: Acc, key: tuple[Any, ...], metrics: tuple[int, ...] | list[int]) -> None:
+def _pk(table: Table) -> list[str]:
+    return [c.name for c in table.primary_key.columns]
+
+
+def _add(acc: Acc, key: tuple[Any, ...], metrics: Sequence[int]) -> None:
     slot = acc.get(key)
     if slot is None:
         acc[key] = list(metrics)
@@ -47,106 +60,200 @@ def _add(acc: Acc, key: tuple[Any, ...], metrics: tuple[int, ...] | list[int]) -
             slot[i] += m
 
 
-def _keys(table: Table) -> list[str]:
-    return [c.name for c in table.primary_key.columns]
+# Key layouts (rollup primary key without `level`), in the tables' primary-key order:
+#   click campaign: q, is_test, campaign, source, offer
+#   click geo:      q, is_test, campaign, source, country, device, os, browser
+#   click tokens:   name, q, is_test, campaign, source, value
+# tests/test_reports.py checks that these equal the tables' keys.
+CLICK_LAYOUTS = (
+    ("q", "is_test", "campaign_id", "traffic_source_id", "offer_id"),
+    ("q", "is_test", "campaign_id", "traffic_source_id", "country", "device", "os", "browser"),
+    ("name", "q", "is_test", "campaign_id", "traffic_source_id", "value"),
+)
 
 
-def _values(fact: Fact) -> dict[str, Any]:
-    return {
-        "level": 0,
-        "q": fact.q,
-        "is_test": fact.is_test,
-        "basis": fact.basis,
-        "event": fact.event,
-        **fact.dims,
-    }
-
-
-Folded = list[tuple[Table, list[str], Acc]]
-
-
-def _fold_facts(facts: Iterable[Fact], tables: list[Table]) -> tuple[int, Folded]:
-    """Level-0 sums per table (tokens: one row per token), then hours and days from those."""
-    accs: list[Acc] = [{} for _ in tables]
+def fold_clicks(
+    rows: Iterable[Any], seen: set[Visitor], new: list[Visitor]
+) -> tuple[int, list[Acc]]:
+    """Level-0 sums of clicks (in (created_at, id) order) per click family; `seen` holds the
+    visitors already counted and gains the new ones, which are also appended to `new`."""
+    camp: Acc = {}
+    geo: Acc = {}
+    tok: Acc = {}
     count = 0
-    cols = [_keys(t) for t in tables]
-    for fact in facts:
+    for row in rows:
+        (ident, created_at, campaign, offer, source, country, device, os_, browser, ip, tokens,
+         external_id, cost, is_test) = row  # fmt: skip
         count += 1
-        values = _values(fact)
-        for acc, _table, keys in zip(accs, tables, cols, strict=True):
-            if "name" in keys:
-                for name, value in fact.tokens.items():
-                    values["name"], values["value"] = name, value
-                    _add(acc, tuple(values[k] for k in keys), fact.metrics)
-            else:
-                _add(acc, tuple(values[k] for k in keys), fact.metrics)
-    folded = [
-        (table, keys, _with_levels(acc, keys.index("q")))
-        for acc, table, keys in zip(accs, tables, cols, strict=True)
-    ]
-    return count, folded
+        q = int(created_at.timestamp()) // QUARTER
+        visitor = (campaign, ip or ident, q // PER_DAY)
+        if visitor in seen:
+            vec = (1, 0, cost or 0)
+        else:
+            seen.add(visitor)
+            new.append(visitor)
+            vec = (1, 1, cost or 0)
+        test = bool(is_test)
+        source = source or 0
+        key: tuple[Any, ...] = (q, test, campaign, source, offer or 0)
+        slot = camp.get(key)
+        if slot is None:
+            camp[key] = list(vec)
+        else:
+            slot[0] += 1
+            slot[1] += vec[1]
+            slot[2] += vec[2]
+        key = (q, test, campaign, source, country or "", device or "", os_ or "", browser or "")
+        slot = geo.get(key)
+        if slot is None:
+            geo[key] = list(vec)
+        else:
+            slot[0] += 1
+            slot[1] += vec[1]
+            slot[2] += vec[2]
+        if tokens:
+            for name, value in report_tokens(tokens, external_id).items():
+                key = (name, q, test, campaign, source, value)
+                slot = tok.get(key)
+                if slot is None:
+                    tok[key] = list(vec)
+                else:
+                    slot[0] += 1
+                    slot[1] += vec[1]
+                    slot[2] += vec[2]
+    return count, [camp, geo, tok]
 
 
-def _with_levels(acc: Acc, q_at: int) -> Acc:
-    out: Acc = dict(acc)
+CONVERSION_LAYOUTS = (
+    ("q", "is_test", "campaign_id", "traffic_source_id", "basis", "offer_id",
+     "country", "device", "os", "browser", "event"),
+    ("name", "q", "is_test", "campaign_id", "traffic_source_id", "basis", "value", "event"),
+)  # fmt: skip
+
+
+def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, list[Acc]]:
+    """Level-0 sums of ledger rows per conversion family, both bases."""
+    conv: Acc = {}
+    tok: Acc = {}
+    count = 0
+    for fact in ledger_facts(rows, network_of, (0, 1)):
+        count += fact.basis == 0
+        d = fact.dims
+        base = (fact.q, fact.is_test, d["campaign_id"], d["traffic_source_id"], fact.basis)
+        geo = (d["offer_id"], d["country"], d["device"], d["os"], d["browser"], fact.event)
+        _add(conv, (*base, *geo), fact.metrics)
+        for name, value in fact.tokens.items():
+            _add(tok, (name, *base, value, fact.event), fact.metrics)
+    return count, [conv, tok]
+
+
+def with_levels(acc: Acc, q_at: int) -> Acc:
+    """Level-0 sums as rows of all three levels: (level, *key) -> metrics."""
+    out: Acc = {(0, *key): vals for key, vals in acc.items()}
     for level in (1, 2):
         size = LEVELS[level]
-        for key, metrics in acc.items():
-            coarse = list(key)
-            coarse[0], coarse[q_at] = level, key[q_at] - key[q_at] % size
-            _add(out, tuple(coarse), metrics)
+        for key, vals in acc.items():
+            q = key[q_at]
+            coarse = (level, *key[:q_at], q - q % size, *key[q_at + 1 :])
+            slot = out.get(coarse)
+            if slot is None:
+                out[coarse] = list(vals)
+            else:
+                for i, m in enumerate(vals):
+                    slot[i] += m
     return out
 
 
-def _write(
-    conn: Connection, table: Table, keys: list[str], acc: Acc, metrics: tuple[str, ...]
-) -> None:
-    rows = [dict(zip([*keys, *metrics], (*key, *vals), strict=True)) for key, vals in acc.items()]
-    for i in range(0, len(rows), 5000):
-        queries.upsert(conn, table, rows[i : i + 5000], metrics)
+# --- writing -----------------------------------------------------------------------------------
+
+_PG_TYPES = {Integer: "int4", BigInteger: "int8", Boolean: "bool", String: "text"}
 
 
-def fold(conn: Connection, since: datetime, until: datetime) -> int:
-    """Add clicks and ledger rows stamped in [since, until) to the rollups; returns rows read."""
-    network_of = queries.networks_by_offer(conn)
-    seen = queries.visitors_of_day(conn, q_of(since) // PER_DAY)
-    before = set(seen)
-    clicks = queries.fetch_clicks(conn, since, until)
+def _pg_type(column: Any) -> str:
+    return next(name for kind, name in _PG_TYPES.items() if isinstance(column.type, kind))
+
+
+def upsert_sql(table: Table, metrics: Sequence[str], dialect: str) -> str:
+    keys = _pk(table)
+    cols = [*keys, *metrics]
+    adds = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in metrics)
+    tail = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}"
+    if dialect == "postgresql":
+        arrays = ", ".join(f"%s::{_pg_type(table.c[c])}[]" for c in cols)
+        return f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT * FROM unnest({arrays}) {tail}"
+    marks = ", ".join("?" for _ in cols)
+    return f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks}) {tail}"
+
+
+def write(conn: Connection, table: Table, metrics: Sequence[str], acc: Acc) -> None:
+    """Add `acc` ((level, *key) -> metrics, in the table's key order) to the rollup."""
+    if not acc:
+        return
+    dialect = conn.dialect.name
+    sql = upsert_sql(table, metrics, dialect)
+    rows = [(*key, *vals) for key, vals in acc.items()]
+    for i in range(0, len(rows), CHUNK):
+        chunk = rows[i : i + CHUNK]
+        if dialect == "postgresql":
+            conn.exec_driver_sql(sql, tuple(list(col) for col in zip(*chunk, strict=True)))
+        else:
+            conn.exec_driver_sql(sql, chunk)
+
+
+def fold(
+    conn: Connection, since: datetime, until: datetime, seen: set[Visitor] | None = None
+) -> int:
+    """Add clicks and ledger rows stamped in [since, until) to the rollups; returns clicks and
+    conversions read. `seen`: the visitors of since's UTC day, when the caller has them."""
+    if seen is None:
+        seen = queries.visitors_of_day(conn, q_of(since) // PER_DAY)
+    new: list[Visitor] = []
+    clicks, click_accs = fold_clicks(queries.fetch_clicks(conn, since, until), seen, new)
     ledger = queries.fetch_ledger(conn, since, until)
-    batches = [
-        (click_facts(clicks, seen, network_of), CLICK_FAMILIES, CLICK_METRICS),
-        (ledger_facts(ledger, network_of, (0, 1)), CONVERSION_FAMILIES, CONV_METRICS),
-    ]
-    count = 0
-    for facts, families, metrics in batches:
-        read, folded = _fold_facts(facts, [f.table for f in families])
-        count += read
-        for table, keys, acc in folded:
-            _write(conn, table, keys, acc, metrics)
-    queries.store_visitors(conn, q_of(until) // PER_DAY, seen - before)
-    return count
+    changes, conv_accs = fold_ledger(ledger, queries.networks_by_offer(conn) if ledger else {})
+    for families, accs, metrics in (
+        (CLICK_FAMILIES, click_accs, CLICK_METRICS),
+        (CONVERSION_FAMILIES, conv_accs, CONV_METRICS),
+    ):
+        for family, acc in zip(families, accs, strict=True):
+            q_at = _pk(family.table).index("q") - 1
+            write(conn, family.table, metrics, with_levels(acc, q_at))
+    queries.store_visitors(conn, q_of(until) // PER_DAY, set(new))
+    return clicks + changes
 
 
 class Aggregator:
-    def __init__(self, engine: Engine, lag: timedelta = LAG, step: timedelta = STEP) -> None:
+    def __init__(self, engine: Engine, lag: timedelta = LAG, rows: int = ROWS) -> None:
         self.engine = engine
         self.lag = lag
-        self.step = step
+        self.rows = rows
         self._stop = asyncio.Event()
+        # The visitors of the watermark's UTC day, as this aggregator left them: reused while
+        # the watermark is still where it put it (no other aggregator has folded since).
+        self._seen: tuple[datetime, set[Visitor]] | None = None
 
     def fold_once(self, until: datetime | None = None) -> tuple[datetime, int]:
-        """Fold at most one step towards `until` (default: now - LAG); returns the watermark."""
+        """Fold at most ROWS clicks and ROWS ledger rows towards `until` (default: now - LAG);
+        returns the new watermark and the rows folded."""
         target = until or datetime.now(UTC) - self.lag
+        cached, self._seen = self._seen, None
         with self.engine.begin() as conn:
             prev = queries.read_watermark(conn, lock=True)
             start = prev if prev is not None else (queries.first_activity(conn) or target)
-            new = min(target, start + self.step)
+            new = queries.slice_end(conn, start, target, self.rows)
             if new <= start:
                 if prev is None:
                     queries.write_watermark(conn, start, existed=False)
                 return start, 0
-            count = fold(conn, start, new)
+            seen = cached[1] if cached is not None and cached[0] == prev else None
+            if seen is None:
+                seen = queries.visitors_of_day(conn, q_of(start) // PER_DAY)
+            count = fold(conn, start, new, seen)
             queries.write_watermark(conn, new, existed=prev is not None)
+        day = q_of(new) // PER_DAY
+        if q_of(start) // PER_DAY != day:
+            seen = {v for v in seen if v[2] == day}
+        self._seen = (new, seen)
         return new, count
 
     def catch_up(

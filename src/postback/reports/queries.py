@@ -33,11 +33,14 @@ from postback.models import (
     ReportWatermark,
     TrafficSource,
 )
+from postback.reports.periods import LEVELS
 
 # A click's ULID and its created_at are taken microseconds apart; raw clicks are found by id
 # range (the primary key) with this much slack, then selected exactly by created_at.
 ID_SLACK = timedelta(seconds=2)
 WATERMARK = "rollups"
+MIN_SLICE = timedelta(milliseconds=1)
+IN_LIST_MAX = 1000
 
 _CLICK_COLUMNS = (
     Click.id,
@@ -140,11 +143,22 @@ def rollup_select(
     where: list[Any],
 ) -> Any:
     """SUM of `metrics` over one level's rows in `ranges`, grouped by `keys` (label, expr)."""
-    in_range = or_(*(and_(table.c.q >= a, table.c.q < b) for a, b in ranges))
+    in_range = _in_ranges(table.c.q, LEVELS[level], ranges)
     exprs = [expr.label(name) for name, expr in keys]
     sums = [func.sum(table.c[m]).label(m) for m in metrics]
     query = select(*exprs, *sums).where(table.c.level == level, in_range, *where)
     return query.group_by(*(expr for _name, expr in keys))
+
+
+def _in_ranges(q: Any, size: int, ranges: Sequence[tuple[int, int]]) -> Any:
+    """q in any of `ranges` (of buckets `size` apart), as an index range the primary key
+    (level, q, ...) serves: an IN list of the bucket starts when there are few, else the outer
+    range with the pieces as a filter (an OR of ranges alone would scan the whole level)."""
+    starts = [start for a, b in ranges for start in range(a, b, size)]
+    if len(starts) <= IN_LIST_MAX:
+        return q.in_(starts)
+    pieces = or_(*(and_(q >= a, q < b) for a, b in ranges))
+    return and_(q >= ranges[0][0], q < ranges[-1][1], pieces)
 
 
 def network_of_offer(table: Table) -> tuple[Any, Any]:
@@ -201,6 +215,31 @@ def write_watermark(conn: Connection, until: datetime, existed: bool) -> None:
         conn.execute(table.update().where(table.c.name == WATERMARK).values(folded_until=until))
     else:
         conn.execute(table.insert().values(name=WATERMARK, folded_until=until))
+
+
+def slice_end(conn: Connection, start: datetime, target: datetime, rows: int) -> datetime:
+    """Where the next fold slice from `start` ends: `target`, or earlier so that the slice holds
+    about `rows` clicks and at most `rows` ledger rows (one index range read each)."""
+    end = target
+    nth_click = conn.execute(
+        select(Click.created_at)
+        .where(Click.id >= ulid_floor(start - ID_SLACK))
+        .order_by(Click.id)
+        .offset(rows)
+        .limit(1)
+    ).scalar()
+    nth_change = conn.execute(
+        select(ConversionStatusChange.at)
+        .where(ConversionStatusChange.at >= start)
+        .order_by(ConversionStatusChange.at)
+        .offset(rows)
+        .limit(1)
+    ).scalar()
+    for nth in (nth_click, nth_change):
+        if nth is not None:
+            # Never less than a millisecond, so a burst cannot stall the watermark.
+            end = min(end, max(nth, start + MIN_SLICE))
+    return end
 
 
 def first_activity(conn: Connection) -> datetime | None:

@@ -37,6 +37,7 @@ from postback.reports.metrics import Sums, metrics, sort_value
 from postback.reports.periods import (
     PER_DAY,
     TIME_UNITS,
+    Plan,
     Spans,
     boundary_test,
     key_py,
@@ -65,6 +66,7 @@ class _Run:
     b: int
     groups: dict[tuple[Any, ...], Sums]
     totals: Sums
+    blocks: Plan | None = None
 
     def sums(self, key: tuple[Any, ...]) -> Sums:
         found = self.groups.get(key)
@@ -163,10 +165,10 @@ def _rollup(
     keys, where, source = _columns(run, table, basis)
     if basis is not None:
         keys.append(("event", table.c.event))
-    blocks = plan(
-        run.a, run.b, boundary_test([d for d in q.group_by if d in TIME_UNITS], run.spans)
-    )
-    for level, ranges in enumerate(blocks.ranges):
+    if run.blocks is None:  # one plan for clicks and both conversion bases
+        units = [d for d in q.group_by if d in TIME_UNITS]
+        run.blocks = plan(run.a, run.b, boundary_test(units, run.spans))
+    for level, ranges in enumerate(run.blocks.ranges):
         if not ranges:
             continue
         select = queries.rollup_select(table, level, ranges, keys, metrics_, where)
