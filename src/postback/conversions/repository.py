@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from postback.conversions.records import ClickRecord, NetworkConfig
+from postback.kit.writer import insert_later
 from postback.models import (
     Base,
     Click,
@@ -157,12 +158,12 @@ _INSERT_LOG = insert(_TABLES["postback_log"])
 
 
 def insert_status_change(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(_INSERT_STATUS_CHANGE, values)
+    insert_later(conn, _INSERT_STATUS_CHANGE, values)
 
 
 def insert_delivery(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(_INSERT_DELIVERY, values)
+    insert_later(conn, _INSERT_DELIVERY, values)
 
 
 def insert_log(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(_INSERT_LOG, values)
+    insert_later(conn, _INSERT_LOG, values)

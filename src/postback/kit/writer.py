@@ -25,6 +25,10 @@ from sqlalchemy import Connection, Engine
 log = logging.getLogger("postback.writer")
 
 Job = Callable[[Connection], Any]
+# Inserts that jobs hand to `insert_later`, run as one executemany per statement at the end of
+# the batch, still inside its transaction: the append-only rows of many postbacks (ledger, log,
+# outbox) cost one round trip per table instead of one per postback.
+DEFERRED = "postback.deferred_inserts"
 RowSink = Callable[[Connection, list[dict[str, Any]]], None]
 
 
@@ -126,13 +130,29 @@ class GroupCommitWriter:
         rows = [item.row for item in batch if item.row is not None]
         if rows:
             self._write_rows(conn, rows)
-        for item in batch:
-            if item.job is not None:
-                try:
-                    item.result = item.job(conn)
-                except Exception as exc:
-                    item.error = exc
-                    raise
+        conn.info[DEFERRED] = {}
+        try:
+            for item in batch:
+                if item.job is not None:
+                    try:
+                        item.result = item.job(conn)
+                    except Exception as exc:
+                        item.error = exc
+                        raise
+            for stmt, params in conn.info[DEFERRED].items():
+                conn.execute(stmt, params)
+        finally:
+            del conn.info[DEFERRED]
+
+
+def insert_later(conn: Connection, stmt: Any, params: dict[str, Any]) -> None:
+    """Insert a row in this transaction: batched when the group-commit writer runs it,
+    at once anywhere else. Only for rows nothing in the same batch reads back."""
+    deferred = conn.info.get(DEFERRED)
+    if deferred is None:
+        conn.execute(stmt, params)
+    else:
+        deferred.setdefault(stmt, []).append(params)
 
 
 def _resolve(batch: list[_Item]) -> None:
