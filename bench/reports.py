@@ -26,10 +26,10 @@ from sqlalchemy import Connection, Engine, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dataset import fresh_database
+from postback.clicks.repository import ClickRows
 from postback.kit.db import normalize_url
 from postback.models import (
     Campaign,
-    Click,
     Conversion,
     ConversionStatusChange,
     Network,
@@ -88,6 +88,8 @@ def click_row(rng: random.Random, at: datetime, campaigns: list[Any]) -> dict[st
         "traffic_source_id": sid,
         "ip": f"10.{rng.randrange(64)}.{rng.randrange(256)}.{rng.randrange(256)}",
         "user_agent": None,
+        "referrer": None,
+        "language": None,
         "country": COUNTRIES[min(int(rng.expovariate(0.3)), 13)],
         "device": device,
         "os": os_,
@@ -119,6 +121,8 @@ def generate(engine: Engine, clicks: int, conversions: int, days: int) -> tuple[
     start = end - timedelta(days=days)
     span = (end - start).total_seconds()
     every = max(1, clicks // max(1, conversions))
+    # The click path's own writer: one driver-level executemany per batch.
+    write_clicks = ClickRows(engine.dialect.name)
     began, written = time.perf_counter(), 0
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("generating", total=clicks)
@@ -128,7 +132,7 @@ def generate(engine: Engine, clicks: int, conversions: int, days: int) -> tuple[
             rows = [click_row(rng, at, campaigns) for at in times]
             convs, ledger = _conversions(rng, rows[::every])
             with engine.begin() as conn:
-                conn.execute(Click.__table__.insert(), rows)
+                write_clicks(conn, rows)
                 if convs:
                     conn.execute(Conversion.__table__.insert(), convs)
                     conn.execute(ConversionStatusChange.__table__.insert(), ledger)
