@@ -39,8 +39,8 @@ log = logging.getLogger("postback.reports")
 
 LAG = timedelta(seconds=10)
 INTERVAL = 2.0  # seconds between folds in a server process
-# The most clicks (and ledger rows) one transaction folds: about a tenth of a second of work.
-ROWS = 10_000
+# The most clicks (and ledger rows) one transaction folds: under a second of work (write lock).
+ROWS = 5_000
 CHUNK = 20_000  # rollup rows per write statement
 
 Acc = dict[tuple[Any, ...], list[int]]

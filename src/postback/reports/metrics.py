@@ -51,9 +51,14 @@ class Sums:
             events[event] = events.get(event, 0) + int(vec[0])
 
 
+_ZERO = {q: str(Decimal(0).quantize(q)) for q in (_PCT, _MICRO)}
+
+
 def _ratio(num: Decimal, den: int, quant: Decimal) -> str | None:
     if den == 0:
         return None
+    if not num:  # most rows of a wide report: no conversions, no revenue
+        return _ZERO[quant]
     return str((num / den).quantize(quant, rounding=ROUND_HALF_EVEN))
 
 
