@@ -173,6 +173,16 @@ def _pg_type(column: Any) -> str:
     return next(name for kind, name in _PG_TYPES.items() if isinstance(column.type, kind))
 
 
+def _pg_array(values: Sequence[Any], kind: str) -> str:
+    """An array literal: psycopg's per-element list adaptation cost more than the upsert."""
+    if kind == "bool":
+        return "{" + ",".join("t" if v else "f" for v in values) + "}"
+    if kind == "text":
+        quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+        return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def upsert_sql(table: Table, metrics: Sequence[str], dialect: str) -> str:
     keys = _pk(table)
     cols = [*keys, *metrics]
@@ -192,10 +202,12 @@ def write(conn: Connection, table: Table, metrics: Sequence[str], acc: Acc) -> N
     dialect = conn.dialect.name
     sql = upsert_sql(table, metrics, dialect)
     rows = [(*key, *vals) for key, vals in acc.items()]
+    types = [_pg_type(table.c[c]) for c in [*_pk(table), *metrics]]
     for i in range(0, len(rows), CHUNK):
         chunk = rows[i : i + CHUNK]
         if dialect == "postgresql":
-            conn.exec_driver_sql(sql, tuple(list(col) for col in zip(*chunk, strict=True)))
+            columns = zip(*chunk, strict=True)
+            conn.exec_driver_sql(sql, tuple(map(_pg_array, columns, types)))
         else:
             conn.exec_driver_sql(sql, chunk)
 
