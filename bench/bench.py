@@ -129,7 +129,8 @@ def measure_database(kind: str, opts: argparse.Namespace, work: Path, report: Re
             "POSTBACK_SERVE_RUNS_AGGREGATOR": str(opts.background == "on").lower(),
         }
         log = work / f"server-{kind}.log"
-        server = Server(postback_cmd(port), port, env=env, log=log).start("/healthz")
+        server = Server(postback_cmd(port), port, env=env, log=log, database_url=url)
+        server.start("/healthz")
         try:
             seeded = seed(server.url)
             key = [seeded.campaign_key]
@@ -237,7 +238,7 @@ def render(opts: argparse.Namespace, report: Report) -> str:
         )
     lines += [
         "",
-        "server, wrk, pg: CPU each used over the measured window, in % of one core.",
+        "server, wrk, pg (our database's backends): CPU used in the measured window, % of a core.",
         "cpu0/cpu1: how busy each core was (anything else running on the machine shows here).",
         "req/cpu-s: requests per second of server CPU, steadier than req/s on a busy machine.",
         "",

@@ -2,7 +2,8 @@
 
 The server gets CPU 0 and wrk gets CPU 1, so neither steals the other's core and a server
 that is saturated shows up as ~100% CPU on its core. PostgreSQL's own processes are not ours
-to pin: they float over both cores, and the table shows how much CPU they took.
+to pin: they float over both cores, and the table shows how much CPU the backends serving
+the benchmark's database took.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psycopg
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -57,6 +59,7 @@ class Server:
     port: int
     env: dict[str, str] = field(default_factory=dict)
     log: Path | None = None
+    database_url: str | None = None  # whose PostgreSQL backends to account for
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -111,18 +114,25 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU of every PostgreSQL process (backends and background workers) on this machine."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+def postgres_backends(database_url: str | None) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the benchmark's database.
+
+    Only ours: on a shared PostgreSQL, other databases' work must not show as our cost.
+    """
+    if not database_url or not database_url.startswith("postgres"):
+        return {}
+    with psycopg.connect(database_url) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    cpu = {}
+    for (pid,) in pids:
         try:
-            if (entry / "comm").read_text().strip() == "postgres":
-                total += proc_cpu_seconds(int(entry.name))
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            cpu[pid] = proc_cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError):
             continue  # a backend that ended while we looked
-    return total
+    return cpu
 
 
 def core_busy() -> dict[str, tuple[int, int]]:
@@ -177,7 +187,7 @@ def run_wrk(
     ]  # fmt: skip
     server_before, pg_before, cores_before = (
         server.cpu_seconds(),
-        postgres_cpu_seconds(),
+        postgres_backends(server.database_url),
         core_busy(),
     )
     started = time.monotonic()
@@ -195,7 +205,10 @@ def run_wrk(
         wall=wall,
         wrk_cpu=usage.ru_utime + usage.ru_stime,
         server_cpu=server.cpu_seconds() - server_before,
-        postgres_cpu=postgres_cpu_seconds() - pg_before,
+        postgres_cpu=sum(
+            cpu - pg_before.get(pid, 0.0)
+            for pid, cpu in postgres_backends(server.database_url).items()
+        ),
         cores={
             name: (busy - cores_before[name][0]) / max(1, total - cores_before[name][1])
             for name, (busy, total) in cores_after.items()
