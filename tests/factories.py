@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from postback.kit.ids import new_key
+from postback.kit.ids import new_id, new_key
 from postback.models import Campaign, CampaignOffer, Network, Offer, TrafficSource
 from tests.conftest import LiveServer
 
@@ -55,3 +56,17 @@ def click(http: httpx.Client, setup: Setup, **tokens: str) -> str:
     resp = http.get(f"/c/{setup.campaign_key}", params=tokens)
     assert resp.status_code == 302, resp.text
     return parse_qs(urlsplit(resp.headers["location"]).query)["click"][0]
+
+
+def conversion_row(
+    click_id: str, campaign_id: int, source_id: int, at: datetime, **overrides: Any
+) -> dict[str, Any]:
+    """A minimal approved conversion of 1 micro-unit, as a row for a Core insert."""
+    row: dict[str, Any] = {
+        "id": new_id(), "click_id": click_id, "dedupe_key": "", "created_at": at,
+        "updated_at": at, "click_at": at, "campaign_id": campaign_id,
+        "traffic_source_id": source_id, "event": "conversion", "status": "approved",
+        "payout_micros": 1, "revenue_micros": 1, "commission_micros": 0, "original_amount": "1",
+        "original_currency": "USD", "fx_rate": "1", "params": {}, "is_test": False,
+    }  # fmt: skip
+    return {**row, **overrides}

@@ -18,6 +18,7 @@ from sqlalchemy import func, insert, select
 from postback.kit.ids import new_id
 from postback.models import Campaign, Conversion, Delivery, DeliveryAttempt, TrafficSource
 from tests.conftest import LiveServer
+from tests.factories import conversion_row
 from tests.receiver import Receiver, running_receiver
 
 WORKER = (
@@ -38,28 +39,7 @@ def seed(live: LiveServer, receiver: Receiver, path: str, count: int) -> None:
         conversions, deliveries = [], []
         for i in range(count):
             cid = new_id()
-            conversions.append(
-                {
-                    "id": cid,
-                    "click_id": new_id(),
-                    "dedupe_key": "",
-                    "created_at": now,
-                    "updated_at": now,
-                    "click_at": now,
-                    "campaign_id": camp.id,
-                    "traffic_source_id": src.id,
-                    "event": "conversion",
-                    "status": "approved",
-                    "payout_micros": 1,
-                    "revenue_micros": 1,
-                    "commission_micros": 0,
-                    "original_amount": "1",
-                    "original_currency": "USD",
-                    "fx_rate": "1",
-                    "params": {},
-                    "is_test": False,
-                }
-            )
+            conversions.append(conversion_row(new_id(), camp.id, src.id, now, id=cid))
             deliveries.append(
                 {
                     "id": new_id(),

@@ -12,10 +12,9 @@ from sqlalchemy import func, select
 
 from postback.conversions import repository
 from postback.conversions.ledger import repeat_change
-from postback.kit.ids import new_id
 from postback.models import Conversion, ConversionStatusChange
 from tests.conftest import LiveServer
-from tests.factories import click, make_setup
+from tests.factories import click, conversion_row, make_setup
 
 
 def state(live: LiveServer) -> list[tuple[str | None, str, int, int]]:
@@ -152,26 +151,7 @@ def test_the_unique_constraint_decides_between_concurrent_transactions(
     now = datetime.now(UTC)
 
     def insert(n: int) -> bool:
-        row = {
-            "id": new_id(),
-            "click_id": cid,
-            "dedupe_key": "",
-            "created_at": now,
-            "updated_at": now,
-            "click_at": now,
-            "campaign_id": 1,
-            "traffic_source_id": 1,
-            "event": "conversion",
-            "status": "approved",
-            "payout_micros": 1,
-            "revenue_micros": 1,
-            "commission_micros": 0,
-            "original_amount": "1",
-            "original_currency": "USD",
-            "fx_rate": "1",
-            "params": {},
-            "is_test": False,
-        }
+        row = conversion_row(cid, 1, 1, now)
         barrier.wait()
         with engine.begin() as conn:
             return repository.insert_conversion(conn, row)
