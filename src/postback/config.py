@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     retry_after_cap: timedelta = timedelta(hours=12)
     delivery_lease: timedelta = timedelta(seconds=60)
-    delivery_concurrency: int = 64
+    delivery_concurrency: int = 256
     delivery_per_host: int = 32
     # A destination that has failed without a single success for this long is paused.
     destination_pause_after: timedelta = timedelta(days=3)

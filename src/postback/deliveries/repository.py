@@ -98,7 +98,8 @@ def release(conn: Connection, delivery_ids: list[str], owner: str) -> None:
 
 def insert_attempts(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(DeliveryAttempt), rows)
+        # The table, not the ORM class: an ORM bulk insert costs several times more per row.
+        conn.execute(insert(DeliveryAttempt.__table__), rows)  # type: ignore[arg-type]
 
 
 _FINISH = (

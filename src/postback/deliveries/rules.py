@@ -11,13 +11,10 @@ import base64
 import hashlib
 import hmac
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-
-import httpx
-
-DELIVERED, RETRY, DEAD, DISABLED = "delivered", "retry", "dead", "disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +28,7 @@ def judge(
     *,
     status_code: int | None,
     permanent_error: bool,
-    headers: httpx.Headers | None,
+    headers: Mapping[str, str] | None,
     attempts_done: int,
     now: datetime,
     schedule: tuple[timedelta, ...],
@@ -57,7 +54,7 @@ def jittered(delay: timedelta, rng: random.Random | None = None) -> timedelta:
     return delay * (rng or random).uniform(0.8, 1.2)
 
 
-def parse_retry_after(headers: httpx.Headers, now: datetime) -> timedelta | None:
+def parse_retry_after(headers: Mapping[str, str], now: datetime) -> timedelta | None:
     """Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
     raw = headers.get("retry-after")
     if not raw:

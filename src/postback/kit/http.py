@@ -18,11 +18,12 @@ import asyncio
 import ipaddress
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-import httpx
-from httpx_aiohttp import AiohttpTransport
+import aiohttp
+from yarl import URL
 
 from postback import __version__
 
@@ -53,7 +54,7 @@ class TransportFailure(OutboundError):
 @dataclass(frozen=True, slots=True)
 class Reply:
     status_code: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]
     snippet: str
     latency_ms: int
 
@@ -81,21 +82,29 @@ class OutboundClient:
     ) -> None:
         self.allowlist = allowlist
         self.timeout = timeout
-        limits = httpx.Limits(max_connections=max_connections)
-        self._client = httpx.AsyncClient(
-            # httpx's own async pool slows down sharply with concurrent requests (encode/httpx
-            # #3215: ~200 req/s at 32 in flight here); the aiohttp transport keeps the httpx
-            # API and does ~1,600 req/s on the same machine.
-            transport=AiohttpTransport(limits=limits, trust_env=False),
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-            limits=limits,
-            trust_env=False,
-        )
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # aiohttp directly: httpx's own pool slowed to ~200 req/s at 32 in flight (encode/httpx
+        # #3215) and, over the aiohttp transport, httpx's URL and header models still cost
+        # more CPU per postback than the rest of the worker (ADR 0003).
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=0, use_dns_cache=False
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": USER_AGENT},
+                auto_decompress=False,
+                trust_env=False,
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def allowed(self, address: IPAddress) -> bool:
         return is_public(address) or any(address in net for net in self.allowlist)
@@ -133,29 +142,26 @@ class OutboundClient:
         address = await self.resolve(parts.hostname, port)
         pinned = _with_host(parts, address, port)
         send_headers = {"Host": parts.netloc.rsplit("@", 1)[-1], **(headers or {})}
-        request = self._client.build_request(
-            method,
-            pinned,
-            headers=send_headers,
-            content=content or None,
-            extensions={"sni_hostname": parts.hostname},
-        )
         started = time.perf_counter()
         try:
-            # httpx's timeout bounds each read; this bounds the whole exchange, so a receiver
-            # that drips its answer one byte at a time cannot hold a worker slot for long.
+            # One deadline for the whole exchange, so a receiver that drips its answer one
+            # byte at a time cannot hold a worker slot for long.
             async with asyncio.timeout(self.timeout):
-                response = await self._client.send(request, stream=True)
-                try:
-                    text = await _read_snippet(response)
-                finally:
-                    await response.aclose()
-        except (httpx.TimeoutException, TimeoutError) as exc:
-            raise TransportFailure(f"timed out: {type(exc).__name__}") from exc
-        except httpx.HTTPError as exc:
+                async with self._client().request(
+                    method,
+                    URL(pinned, encoded=True),
+                    headers=send_headers,
+                    data=content or None,
+                    allow_redirects=False,
+                    server_hostname=parts.hostname,
+                ) as response:
+                    text = _printable(await response.content.read(SNIPPET_MAX))
+        except TimeoutError as exc:
+            raise TransportFailure("timed out") from exc
+        except aiohttp.ClientError as exc:
             raise TransportFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
         latency = int((time.perf_counter() - started) * 1000)
-        return Reply(response.status_code, response.headers, text, latency)
+        return Reply(response.status, response.headers, text, latency)
 
 
 def _with_host(parts: SplitResult, address: IPAddress, port: int) -> str:
@@ -163,13 +169,7 @@ def _with_host(parts: SplitResult, address: IPAddress, port: int) -> str:
     return urlunsplit((parts.scheme, f"{host}:{port}", parts.path, parts.query, ""))
 
 
-async def _read_snippet(response: httpx.Response) -> str:
-    """The start of the body, as printable text: enough to debug, never enough to bloat.
-    Only that much is read, so a huge or endless body costs nothing."""
-    data = b""
-    async for chunk in response.aiter_raw():
-        data += chunk
-        if len(data) >= SNIPPET_MAX:
-            break
+def _printable(data: bytes) -> str:
+    """The start of the body as printable text: enough to debug, never enough to bloat."""
     text = data[:SNIPPET_MAX].decode("utf-8", "replace")
     return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
