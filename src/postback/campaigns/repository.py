@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from postback.kit import repository as kit_repository
 from postback.models import Campaign, CampaignOffer
 
 
@@ -27,9 +28,7 @@ def list_after(
     include_archived: bool,
     traffic_source_id: int | None = None,
 ) -> Sequence[Campaign]:
-    query = select(Campaign).order_by(Campaign.id).limit(limit)
-    if after is not None:
-        query = query.where(Campaign.id > after)
+    query = kit_repository.page(Campaign, after, limit)
     if not include_archived:
         query = query.where(Campaign.status != "archived")
     if traffic_source_id is not None:
@@ -50,9 +49,7 @@ def offers_of(session: Session, campaign_ids: Iterable[int]) -> dict[int, list[C
 
 
 def add(session: Session, campaign: Campaign) -> Campaign:
-    session.add(campaign)
-    session.flush()
-    return campaign
+    return kit_repository.add(session, campaign)
 
 
 def replace_offers(

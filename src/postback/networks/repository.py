@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from postback.kit import repository as kit_repository
 from postback.models import Network
 
 
@@ -21,15 +22,11 @@ def key_exists(session: Session, key: str) -> bool:
 def list_after(
     session: Session, after: int | None, limit: int, *, include_archived: bool
 ) -> Sequence[Network]:
-    query = select(Network).order_by(Network.id).limit(limit)
-    if after is not None:
-        query = query.where(Network.id > after)
+    query = kit_repository.page(Network, after, limit)
     if not include_archived:
         query = query.where(Network.archived.is_(False))
     return session.scalars(query).all()
 
 
 def add(session: Session, network: Network) -> Network:
-    session.add(network)
-    session.flush()
-    return network
+    return kit_repository.add(session, network)

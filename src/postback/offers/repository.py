@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from postback.kit import repository as kit_repository
 from postback.models import Offer
 
 
@@ -27,9 +28,7 @@ def list_after(
     include_archived: bool,
     network_id: int | None = None,
 ) -> Sequence[Offer]:
-    query = select(Offer).order_by(Offer.id).limit(limit)
-    if after is not None:
-        query = query.where(Offer.id > after)
+    query = kit_repository.page(Offer, after, limit)
     if not include_archived:
         query = query.where(Offer.archived.is_(False))
     if network_id is not None:
@@ -38,6 +37,4 @@ def list_after(
 
 
 def add(session: Session, offer: Offer) -> Offer:
-    session.add(offer)
-    session.flush()
-    return offer
+    return kit_repository.add(session, offer)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from postback.kit import repository as kit_repository
 from postback.models import TrafficSource
 
 
@@ -17,15 +17,11 @@ def get(session: Session, source_id: int) -> TrafficSource | None:
 def list_after(
     session: Session, after: int | None, limit: int, *, include_archived: bool
 ) -> Sequence[TrafficSource]:
-    query = select(TrafficSource).order_by(TrafficSource.id).limit(limit)
-    if after is not None:
-        query = query.where(TrafficSource.id > after)
+    query = kit_repository.page(TrafficSource, after, limit)
     if not include_archived:
         query = query.where(TrafficSource.archived.is_(False))
     return session.scalars(query).all()
 
 
 def add(session: Session, source: TrafficSource) -> TrafficSource:
-    session.add(source)
-    session.flush()
-    return source
+    return kit_repository.add(session, source)
