@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from postback.config import Settings
 from postback.kit.db import make_engine
 from postback.models import Base
+from postback.users import tables as _users_tables  # noqa: F401  (tables outside models.py)
 
 
 def run(connection: Connection) -> None:
