@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     # ... and folds new clicks and conversions into the report rollups in the background.
     serve_runs_aggregator: bool = True
 
+    # Dashboard: how long a sign-in lasts; failed sign-ins allowed per IP and email (in each
+    # process) before further tries must wait, an allowance that refills over the window.
+    session_lifetime: timedelta = timedelta(days=14)
+    login_max_failures: int = 5
+    login_throttle_window: timedelta = timedelta(minutes=15)
+    # The dashboard's time zone until a page asks for another one (IANA name).
+    time_zone: str = "UTC"
+
     # Logging: "text" for humans, "json" for log shippers.
     log_format: str = "text"
     log_level: str = "INFO"
