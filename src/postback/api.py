@@ -6,7 +6,8 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from postback.kit.errors import PostbackError
@@ -32,16 +33,28 @@ def _include_routers(api: FastAPI) -> None:
 
     for router in ROUTERS:
         api.include_router(router, prefix="/api/v1")
+    # The dashboard's pages, at / (not part of the API's OpenAPI document).
+    from postback.dashboard.routers import ROUTERS as PAGES
+
+    for router in PAGES:
+        api.include_router(router, include_in_schema=False)
 
 
 def _install_error_handlers(api: FastAPI) -> None:
+    # Outside /api the dashboard answers errors with a page (dashboard/errors.py).
+    from postback.dashboard.errors import error_page, is_page
+
     @api.exception_handler(PostbackError)
-    async def on_postback_error(_request: Request, exc: PostbackError) -> JSONResponse:
+    async def on_postback_error(request: Request, exc: PostbackError) -> Response:
+        if is_page(request):
+            return await run_in_threadpool(error_page, request, exc)
         headers = getattr(exc, "headers", None)
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
     @api.exception_handler(RequestValidationError)
-    async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if is_page(request):
+            return await run_in_threadpool(error_page, request, exc)
         fields = [
             {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
             for err in exc.errors()
@@ -52,14 +65,18 @@ def _install_error_handlers(api: FastAPI) -> None:
         )
 
     @api.exception_handler(StarletteHTTPException)
-    async def on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_page(request):
+            return await run_in_threadpool(error_page, request, exc)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )
         return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code)
 
     @api.exception_handler(Exception)
-    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if is_page(request):
+            return await run_in_threadpool(error_page, request, exc)
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(
             {"error": "server_error", "detail": "internal error, see the server log"},

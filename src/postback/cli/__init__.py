@@ -22,6 +22,7 @@ from postback.cli import (  # noqa: F401 - registers the commands
     report,
     serve,
     templates,
+    users,
 )
 from postback.cli.app import CliError, app
 from postback.demo import DemoError

@@ -43,7 +43,8 @@ def serve(
     settings = get_settings()
     if not no_migrate:
         upgrade(settings)
-    _print_banner(settings, base, generated_key)
+    sign_in = _demo_user(settings) if demo else None
+    _print_banner(settings, base, generated_key, sign_in)
     if demo:
         key = settings.admin_api_key
         assert key is not None
@@ -110,8 +111,30 @@ def _prepare_environment(base: str, demo: bool) -> str | None:
     return generated
 
 
-def _print_banner(settings: Settings, base: str, generated_key: str | None) -> None:
+def _demo_user(settings: Settings) -> tuple[str, str] | None:
+    """The demo admin's email and a new password, unless real users exist (users/service.py)."""
+    from postback.kit.db import Database
+    from postback.users.service import ensure_demo_admin
+
+    db = Database(settings)
+    try:
+        with db.session() as session:
+            return ensure_demo_admin(session)
+    finally:
+        db.dispose()
+
+
+def _print_banner(
+    settings: Settings,
+    base: str,
+    generated_key: str | None,
+    sign_in: tuple[str, str] | None = None,
+) -> None:
     out.print(f"[bold]Postback {__version__}[/] on {base}")
+    out.print(f"  Dashboard     {base}/login")
+    if sign_in is not None:
+        email, password = map(escape, sign_in)
+        out.print(f"  Sign in as    [bold]{email}[/] password [bold]{password}[/]")
     out.print(f"  API docs      {base}/api/docs")
     out.print(f"  Tracking      {base}/c/<campaign key>")
     out.print(f"  Postbacks     {base}/postback?clickid=<click id>")

@@ -30,3 +30,20 @@ class RateLimiter:
             return False
         self._buckets[key] = (tokens - 1, now)
         return True
+
+    def blocked(self, key: str) -> bool:
+        """Whether `allow(key)` would refuse now, without taking a token (for limits that
+        count only failures: check first, spend a token when the attempt fails)."""
+        if not self.enabled:
+            return False
+        found = self._buckets.get(key)
+        if found is None:
+            return False
+        tokens, last = found
+        return tokens + (time.monotonic() - last) * self.rate < 1
+
+    def forget(self, key: str) -> None:
+        self._buckets.pop(key, None)
+
+    def clear(self) -> None:
+        self._buckets.clear()

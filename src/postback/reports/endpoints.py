@@ -35,12 +35,7 @@ def _report(request: Request, session: ReadSessionDep, paginate: bool) -> servic
     for name, value in request.query_params.multi_items():
         params.setdefault(name, []).append(value)
     query = parse_query(params, paginate=paginate)
-    # One snapshot for the watermark, the rollups and the raw tail, or a fold committing in
-    # between would be counted twice. SQLite's deferred read transaction already is one.
-    pg = session.get_bind().dialect.name == "postgresql"
-    options = {"isolation_level": "REPEATABLE READ"} if pg else {}
-    conn = session.connection(execution_options=options)
-    return service.run_report(conn, query)
+    return service.run_report(service.snapshot(session), query)
 
 
 @router.get("", response_model=ReportOut, description=_DOC)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.orm import Session
 
 from postback.kit.fields import field_error
 from postback.reports import queries
@@ -75,8 +76,17 @@ class _Run:
         return found
 
 
+def snapshot(session: Session) -> Connection:
+    """The session's connection in one snapshot for the watermark, the rollups and the raw
+    tail, or a fold committing in between would be counted twice. SQLite's deferred read
+    transaction already is one; PostgreSQL needs REPEATABLE READ."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    options = {"isolation_level": "REPEATABLE READ"} if pg else {}
+    return session.connection(execution_options=options)
+
+
 def run_report(conn: Connection, query: ReportQuery) -> Report:
-    """Answer `query`; `conn` must be in a snapshot transaction (see endpoints.py)."""
+    """Answer `query`; `conn` must be in a snapshot transaction (`snapshot`)."""
     a, b = q_of(query.start), q_of(query.end)
     run = _Run(query, spans_for(query.zone, a, b), a, b, {}, Sums())
     mark = queries.read_watermark(conn)

@@ -1,0 +1,1 @@
+"""Dashboard users (admin or viewer) and their sign-in sessions."""
