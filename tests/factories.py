@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from postback.kit.ids import new_id, new_key
-from postback.models import Campaign, CampaignOffer, Network, Offer, TrafficSource
+from postback.models import Campaign, Network, Offer, TrafficSource
 from tests.conftest import LiveServer
 
 
@@ -44,11 +44,20 @@ def make_setup(
         )
         s.add(off)
         s.flush()
-        camp = Campaign(key=new_key(), name="campaign", traffic_source_id=src.id)
+        camp = Campaign(
+            key=new_key(),
+            name="campaign",
+            traffic_source_id=src.id,
+            paths=[one_path(off.id)],
+        )
         s.add(camp)
         s.flush()
-        s.add(CampaignOffer(campaign_id=camp.id, offer_id=off.id, weight=1))
         return Setup(camp.key, camp.id, net.key, net.id, off.id, src.id)
+
+
+def one_path(offer_id: int) -> dict[str, object]:
+    """A campaign's stored paths value with one path to one offer."""
+    return {"name": "default", "weight": 100, "landers": [], "offers": [[offer_id, 1]]}
 
 
 def click(http: httpx.Client, setup: Setup, **tokens: str) -> str:

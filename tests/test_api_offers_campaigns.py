@@ -154,6 +154,8 @@ def test_a_campaign_from_the_smallest_shape_has_a_tracking_link(
         (0.002, {"model": "cpc", "value": "0.002"}),
         ({"model": "cpm", "value": "1.2"}, {"model": "cpm", "value": "1.2"}),
         ({"model": "token"}, {"model": "token", "value": None}),
+        ({"model": "cpa", "value": "2.5"}, {"model": "cpa", "value": "2.5"}),
+        ({"model": "revshare", "value": "40"}, {"model": "revshare", "value": "40"}),
         ({"model": "none"}, {"model": "none", "value": None}),
         (None, {"model": "none", "value": None}),
     ],
@@ -167,8 +169,11 @@ def test_cost_is_a_cpc_decimal_or_a_model(
 @pytest.mark.parametrize(
     "cost",
     [
-        {"model": "cpa", "value": "1"},
+        {"model": "cpx", "value": "1"},
         {"model": "cpc"},
+        {"model": "cpa"},
+        {"model": "revshare", "value": "0"},
+        {"model": "revshare", "value": "100.5"},
         {"model": "token", "value": "1"},
         "-0.1",
         "free",

@@ -7,8 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sqlalchemy import select
 
-from postback.models import Campaign, CampaignOffer, Click, Offer, TrafficSource
+from postback.models import Campaign, Click, Offer, TrafficSource
 from tests.conftest import LiveServer
+from tests.factories import one_path
 
 
 def make_campaign(live: LiveServer, url: str, **campaign: object) -> str:
@@ -19,10 +20,15 @@ def make_campaign(live: LiveServer, url: str, **campaign: object) -> str:
         offer = Offer(name="offer", url=url)
         s.add(offer)
         s.flush()
-        camp = Campaign(key="k" + str(src.id), name="c", traffic_source_id=src.id, **campaign)
+        camp = Campaign(
+            key="k" + str(src.id),
+            name="c",
+            traffic_source_id=src.id,
+            paths=[one_path(offer.id)],
+            **campaign,
+        )
         s.add(camp)
         s.flush()
-        s.add(CampaignOffer(campaign_id=camp.id, offer_id=offer.id, weight=1))
         return camp.key
 
 

@@ -1,6 +1,7 @@
 """The ASGI application: hot paths as raw ASGI, everything else through FastAPI.
 
 /c/{key}                     click redirect (clicks/redirect.py)
+/lp                          a lander's call-to-action, on to the offer (clicks/lander.py)
 /postback, /postback/{key}   inbound postbacks (conversions/receiver.py)
 /name/.../at, /code/.../at   Adsterra-compatible postback paths
 /healthz, /readyz            liveness and readiness
@@ -15,6 +16,7 @@ from typing import Any
 
 from postback.api import create_api
 from postback.api_keys.service import bootstrap_admin_key
+from postback.clicks.lander import handle_lander_click
 from postback.clicks.redirect import handle_click
 from postback.config import Settings, get_settings
 from postback.conversions.receiver import handle_postback, is_postback_path
@@ -50,6 +52,8 @@ class PostbackApp:
         path: str = scope["path"]
         if path.startswith("/c/"):
             await handle_click(rt, scope, receive, send)
+        elif path == "/lp":
+            await handle_lander_click(rt, scope, receive, send)
         elif is_postback_path(path):
             await handle_postback(rt, scope, receive, send)
         elif path == "/healthz":

@@ -144,6 +144,20 @@ class Offer(Timestamped, Base):
     network_id: Mapped[int | None] = mapped_column(ForeignKey("networks.id"))
     payout_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # Conversions a day (in cap_timezone) after which clicks go to the fallback offer instead.
+    daily_cap: Mapped[int | None] = mapped_column(Integer)
+    cap_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    cap_fallback_offer_id: Mapped[int | None] = mapped_column(Integer)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Lander(Timestamped, Base):
+    """A landing page (pre-lander) shown between the click and the offer."""
+
+    __tablename__ = "landers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(URL_MAX))
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -155,19 +169,16 @@ class Campaign(Timestamped, Base):
     traffic_source_id: Mapped[int] = mapped_column(ForeignKey("traffic_sources.id"))
     status: Mapped[str] = mapped_column(String(10), default="active")
     # "none", "cpc" (cost_value per click), "cpm" (per 1000 clicks) or "token" (source passes it).
+    # none | cpc | cpm | token | cpa | revshare. cost_micros is the CPC, CPM or CPA amount, or
+    # for revshare the percentage of revenue in millionths of a percent (40% = 40_000_000).
     cost_model: Mapped[str] = mapped_column(String(10), default="none")
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     fallback_url: Mapped[str | None] = mapped_column(String(URL_MAX))
-
-
-class CampaignOffer(Base):
-    __tablename__ = "campaign_offers"
-    campaign_id: Mapped[int] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
-    )
-    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"), primary_key=True)
-    weight: Mapped[int] = mapped_column(Integer, default=100)
-    position: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"name", "weight", "landers": [[id, weight]], "offers": [[id, weight]]}]: the weighted
+    # paths a click can take, and [{"name", "when": {...}, "path"}]: rules that pick one.
+    # Ids inside are checked on every save; offers and landers are archived, never deleted.
+    paths: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class Click(Base):
@@ -176,6 +187,7 @@ class Click(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     campaign_id: Mapped[int] = mapped_column(Integer)
     offer_id: Mapped[int | None] = mapped_column(Integer)
+    lander_id: Mapped[int | None] = mapped_column(Integer)
     traffic_source_id: Mapped[int] = mapped_column(Integer)
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX))
@@ -191,6 +203,16 @@ class Click(Base):
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (Index(None, "campaign_id", "created_at"),)
+
+
+class LanderClick(Base):
+    """A visitor who went on from a lander to the offer (the lander's click-through)."""
+
+    __tablename__ = "lander_clicks"
+    click_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    lander_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Conversion(Base):
@@ -213,6 +235,8 @@ class Conversion(Base):
     payout_micros: Mapped[int] = mapped_column(BigInteger)
     revenue_micros: Mapped[int] = mapped_column(BigInteger)
     commission_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What the conversion costs us under a CPA or RevShare campaign (0 otherwise).
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     original_amount: Mapped[str] = mapped_column(String(40))
     original_currency: Mapped[str] = mapped_column(String(3))
     fx_rate: Mapped[str] = mapped_column(String(40))
@@ -223,6 +247,8 @@ class Conversion(Base):
     __table_args__ = (
         UniqueConstraint("click_id", "event", "dedupe_key"),
         Index(None, "campaign_id", "created_at"),
+        # Offer daily caps count today's conversions of an offer.
+        Index(None, "offer_id", "created_at"),
     )
 
 
@@ -237,6 +263,7 @@ class ConversionStatusChange(Base):
     to_status: Mapped[str] = mapped_column(String(12))
     payout_delta_micros: Mapped[int] = mapped_column(BigInteger)
     revenue_delta_micros: Mapped[int] = mapped_column(BigInteger)
+    cost_delta_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     postback_id: Mapped[str | None] = mapped_column(String(26))
 
 
@@ -359,6 +386,7 @@ class _ConversionMetrics(_Rollup):
     refunded: Mapped[int] = mapped_column(BigInteger)
     chargeback: Mapped[int] = mapped_column(BigInteger)
     revenue_micros: Mapped[int] = mapped_column(BigInteger)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class _Geo:

@@ -15,6 +15,7 @@ from postback.conversions.endpoints import router as conversions
 from postback.deliveries.endpoints import router as deliveries
 from postback.integrations.endpoints import router as integrations
 from postback.lab.endpoints import router as lab
+from postback.landers.endpoints import router as landers
 from postback.networks.endpoints import router as networks
 from postback.offers.endpoints import router as offers
 from postback.postback_log.endpoints import router as postback_log
@@ -26,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     traffic_sources,
     networks,
     offers,
+    landers,
     campaigns,
     clicks,
     conversions,

@@ -1,4 +1,4 @@
-"""`/api/v1/campaigns`: create, read, list, update (PATCH may replace the offers), archive."""
+"""`/api/v1/campaigns`: create, read, list, update (PATCH may replace the paths), archive."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from postback.api_keys.auth import REQUIRE_API_KEY
-from postback.campaigns import service
-from postback.campaigns.schemas import CampaignCreate, CampaignLinks, CampaignOut, CampaignUpdate
+from postback.campaigns import routing, service
+from postback.campaigns.schemas import (
+    PRICED,
+    CampaignCreate,
+    CampaignLinks,
+    CampaignOut,
+    CampaignUpdate,
+)
 from postback.campaigns.service import CampaignView
 from postback.kit.deps import RuntimeDep
 from postback.kit.fields import MAX_ROW_ID
@@ -30,7 +36,9 @@ router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=REQUIRE
 
 def _out(view: CampaignView, runtime: Runtime) -> CampaignOut:
     campaign = view.campaign
-    priced = campaign.cost_model in ("cpc", "cpm")
+    priced = campaign.cost_model in PRICED
+    paths = routing.paths_out(campaign.paths)
+    first = paths[0] if paths else {"offers": [], "landers": []}
     return CampaignOut.model_validate(
         {
             "id": campaign.id,
@@ -39,7 +47,10 @@ def _out(view: CampaignView, runtime: Runtime) -> CampaignOut:
             "traffic_source_id": campaign.traffic_source_id,
             "status": campaign.status,
             "archived": campaign.status == "archived",
-            "offers": [{"offer_id": o.offer_id, "weight": o.weight} for o in view.offers],
+            "offers": first["offers"],
+            "landers": first["landers"],
+            "paths": paths,
+            "rules": campaign.rules,
             "cost": {
                 "model": campaign.cost_model,
                 "value": format_micros(campaign.cost_micros) if priced else None,

@@ -1,15 +1,14 @@
-"""SQL for campaigns and their offer lists."""
+"""SQL for campaigns (their paths and rules live on the row)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from postback.kit import repository as kit_repository
-from postback.models import Campaign, CampaignOffer
+from postback.models import Campaign
 
 
 def get(session: Session, campaign_id: int) -> Campaign | None:
@@ -36,31 +35,5 @@ def list_after(
     return session.scalars(query).all()
 
 
-def offers_of(session: Session, campaign_ids: Iterable[int]) -> dict[int, list[CampaignOffer]]:
-    rows = session.scalars(
-        select(CampaignOffer)
-        .where(CampaignOffer.campaign_id.in_(set(campaign_ids)))
-        .order_by(CampaignOffer.campaign_id, CampaignOffer.position, CampaignOffer.offer_id)
-    ).all()
-    grouped: dict[int, list[CampaignOffer]] = defaultdict(list)
-    for row in rows:
-        grouped[row.campaign_id].append(row)
-    return grouped
-
-
 def add(session: Session, campaign: Campaign) -> Campaign:
     return kit_repository.add(session, campaign)
-
-
-def replace_offers(
-    session: Session, campaign_id: int, offers: Sequence[tuple[int, int]]
-) -> list[CampaignOffer]:
-    """Set the campaign's (offer_id, weight) list; list order becomes the rotation order."""
-    session.execute(delete(CampaignOffer).where(CampaignOffer.campaign_id == campaign_id))
-    rows = [
-        CampaignOffer(campaign_id=campaign_id, offer_id=offer_id, weight=weight, position=i)
-        for i, (offer_id, weight) in enumerate(offers)
-    ]
-    session.add_all(rows)
-    session.flush()
-    return rows

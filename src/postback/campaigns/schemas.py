@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from postback.kit.fields import (
     Amount,
@@ -20,24 +26,28 @@ from postback.kit.fields import (
 )
 from postback.kit.linter import UrlWarning
 
-CostModel = Literal["none", "cpc", "cpm", "token"]
+CostModel = Literal["none", "cpc", "cpm", "token", "cpa", "revshare"]
+PRICED = ("cpc", "cpm", "cpa", "revshare")
 NewStatus = Literal["active", "paused"]
 Status = Literal["active", "paused", "archived"]
 MAX_WEIGHT = 1_000_000
 
 
 class CostIn(Input):
-    """`none`; `cpc` or `cpm` with a value; `token`: the source sends the cost in the link."""
+    """`none`; `cpc`, `cpm` or `cpa` with an amount; `revshare` with a percentage of revenue;
+    `token`: the source sends the cost in the link."""
 
     model: CostModel
     value: Amount | None = None
 
     @model_validator(mode="after")
     def _value_fits_model(self) -> CostIn:
-        if self.model in ("cpc", "cpm") and self.value is None:
+        if self.model in PRICED and self.value is None:
             raise ValueError(f"a {self.model} cost needs a value")
         if self.model in ("none", "token") and self.value:
             raise ValueError(f"a {self.model} cost takes no value")
+        if self.model == "revshare" and self.value is not None and not 0 < self.value <= 100:
+            raise ValueError("a revshare is a percentage of revenue above 0 and at most 100")
         return self
 
 
@@ -59,49 +69,130 @@ class CampaignOfferIn(Input):
     weight: int = Field(default=100, ge=0, le=MAX_WEIGHT)
 
 
-def _each_offer_once(offers: list[CampaignOfferIn]) -> list[CampaignOfferIn]:
+class CampaignLanderIn(Input):
+    lander_id: RowId
+    weight: int = Field(default=100, ge=0, le=MAX_WEIGHT)
+
+
+def _each_once(items: list[Any], attr: str, what: str) -> list[Any]:
     seen: set[int] = set()
-    for item in offers:
-        if item.offer_id in seen:
-            raise ValueError(f"offer {item.offer_id} is listed twice")
-        seen.add(item.offer_id)
-    return offers
+    for item in items:
+        item_id = getattr(item, attr)
+        if item_id in seen:
+            raise ValueError(f"{what} {item_id} is listed twice")
+        seen.add(item_id)
+    return items
 
 
-OfferList = Annotated[list[CampaignOfferIn], Field(max_length=100)]
+OfferList = Annotated[
+    list[CampaignOfferIn],
+    Field(max_length=100),
+    AfterValidator(lambda items: _each_once(items, "offer_id", "offer")),
+]
+LanderList = Annotated[
+    list[CampaignLanderIn],
+    Field(max_length=100),
+    AfterValidator(lambda items: _each_once(items, "lander_id", "lander")),
+]
+PathName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+ConditionValues = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=255)]],
+    Field(min_length=1, max_length=500),
+]
 
 
-class CampaignCreate(Input):
+class PathIn(Input):
+    """One way through the campaign: optional landers, then offers, each picked by weight."""
+
+    name: PathName = "default"
+    weight: int = Field(
+        default=100, ge=0, le=MAX_WEIGHT, description="0: reached only through a rule"
+    )
+    landers: LanderList = Field(default_factory=list)
+    offers: OfferList = Field(default_factory=list)
+
+
+class ConditionsIn(Input):
+    """All given fields must match; within a field, any one of its values."""
+
+    country: ConditionValues | None = Field(default=None, description="ISO codes, e.g. US")
+    device: ConditionValues | None = Field(
+        default=None, description="desktop, mobile, tablet, bot or other"
+    )
+    os: ConditionValues | None = Field(default=None, description="e.g. Android, iOS, Windows")
+    browser: ConditionValues | None = None
+    tokens: dict[str, ConditionValues] | None = Field(
+        default=None, description='Token values by name, e.g. {"zone": ["123", "456"]}'
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> ConditionsIn:
+        if not self.model_fields_set - {"tokens"} and not self.tokens:
+            raise ValueError("a rule needs at least one condition")
+        return self
+
+
+class RuleIn(Input):
+    name: PathName
+    when: ConditionsIn
+    path: PathName = Field(description="The name of the path a matching click takes")
+
+
+PathList = Annotated[list[PathIn], Field(max_length=50)]
+RuleList = Annotated[list[RuleIn], Field(max_length=100)]
+
+
+class _Routing(Input):
+    """`offers` and `landers` are the short form of one path named "default"."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Any:
+        fields = self.model_fields_set
+        if "paths" in fields and fields & {"offers", "landers"}:
+            raise ValueError("give either paths, or offers and landers (one default path)")
+        return self
+
+    def routing(self) -> list[PathIn] | None:
+        """The paths this body sets, or None when it leaves them as they are."""
+        fields = self.model_fields_set
+        if "paths" in fields:
+            return list(getattr(self, "paths", None) or [])
+        if fields & {"offers", "landers"}:
+            offers = getattr(self, "offers", None) or []
+            landers = getattr(self, "landers", None) or []
+            return [PathIn(name="default", weight=100, offers=offers, landers=landers)]
+        return None
+
+
+class CampaignCreate(_Routing):
     name: Name
     traffic_source_id: RowId
     offers: OfferList = Field(default_factory=list)
+    landers: LanderList = Field(default_factory=list)
+    paths: PathList = Field(default_factory=list)
+    rules: RuleList = Field(default_factory=list)
     cost: Cost | None = None
     status: NewStatus = "active"
     fallback_url: HttpUrlText | None = Field(
         default=None, description="Where visitors go while the campaign is paused or archived"
     )
 
-    @field_validator("offers")
-    @classmethod
-    def _offers_once(cls, offers: list[CampaignOfferIn]) -> list[CampaignOfferIn]:
-        return _each_offer_once(offers)
 
-
-class CampaignUpdate(Patch):
+class CampaignUpdate(_Routing, Patch):
     name: Annotated[Name | None, NotNull] = None
     traffic_source_id: Annotated[RowId | None, NotNull] = None
     offers: Annotated[OfferList | None, NotNull] = Field(
+        default=None, description="Replaces the paths with one default path of these offers"
+    )
+    landers: Annotated[LanderList | None, NotNull] = None
+    paths: Annotated[PathList | None, NotNull] = Field(
         default=None, description="Replaces the whole list"
     )
+    rules: Annotated[RuleList | None, NotNull] = None
     cost: Cost | None = None
     status: Annotated[Status | None, NotNull] = None
     fallback_url: HttpUrlText | None = None
     archived: Annotated[bool | None, NotNull] = None
-
-    @field_validator("offers")
-    @classmethod
-    def _offers_once(cls, offers: list[CampaignOfferIn] | None) -> list[CampaignOfferIn] | None:
-        return _each_offer_once(offers) if offers is not None else None
 
 
 class CostOut(Output):
@@ -114,6 +205,24 @@ class CampaignOfferOut(Output):
     weight: int
 
 
+class CampaignLanderOut(Output):
+    lander_id: int
+    weight: int
+
+
+class PathOut(Output):
+    name: str
+    weight: int
+    landers: list[CampaignLanderOut]
+    offers: list[CampaignOfferOut]
+
+
+class RuleOut(Output):
+    name: str
+    when: dict[str, Any]
+    path: str
+
+
 class CampaignOut(Output):
     id: int
     key: str
@@ -121,7 +230,10 @@ class CampaignOut(Output):
     traffic_source_id: int
     status: str
     archived: bool
-    offers: list[CampaignOfferOut]
+    offers: list[CampaignOfferOut] = Field(description="The offers of the first path")
+    landers: list[CampaignLanderOut] = Field(description="The landers of the first path")
+    paths: list[PathOut]
+    rules: list[RuleOut]
     cost: CostOut
     fallback_url: str | None
     tracking_url: str

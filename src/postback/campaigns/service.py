@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from postback.campaigns import repository
+from postback.campaigns import repository, routing
 from postback.campaigns.schemas import (
+    PRICED,
     CampaignCreate,
     CampaignLinks,
-    CampaignOfferIn,
     CampaignUpdate,
     CostIn,
     OfferLink,
@@ -22,7 +21,7 @@ from postback.kit.errors import NotFound
 from postback.kit.fields import field_error
 from postback.kit.ids import new_key
 from postback.kit.money import to_micros
-from postback.models import Campaign, CampaignOffer, TrafficSource
+from postback.models import Campaign, TrafficSource
 from postback.networks import repository as networks
 from postback.networks.service import postback_url
 from postback.offers import repository as offers
@@ -33,14 +32,14 @@ from postback.traffic_sources import repository as traffic_sources
 @dataclass(slots=True)
 class CampaignView:
     campaign: Campaign
-    offers: list[CampaignOffer]
     source: TrafficSource | None = None
 
 
 def create(session: Session, body: CampaignCreate) -> CampaignView:
     source = _check_source(session, body.traffic_source_id)
-    _check_offers(session, body.offers)
-    _check_rotation(session, body.status, body.offers, field="offers")
+    paths = body.routing() or []
+    field = "paths" if "paths" in body.model_fields_set else "offers"
+    stored_paths, stored_rules = routing.check(session, body.status, paths, body.rules, field)
     if body.fallback_url:
         linter.enforce("fallback_url", linter.lint_url(body.fallback_url, "fallback"))
     campaign = Campaign(
@@ -49,17 +48,17 @@ def create(session: Session, body: CampaignCreate) -> CampaignView:
         traffic_source_id=body.traffic_source_id,
         status=body.status,
         fallback_url=body.fallback_url,
+        paths=stored_paths,
+        rules=stored_rules,
         **_cost_columns(body.cost),
     )
     repository.add(session, campaign)
-    rows = repository.replace_offers(session, campaign.id, _pairs(body.offers))
-    return CampaignView(campaign, rows, source)
+    return CampaignView(campaign, source)
 
 
 def get(session: Session, campaign_id: int) -> CampaignView:
     campaign = _get(session, campaign_id)
-    offers = repository.offers_of(session, [campaign.id]).get(campaign.id, [])
-    return CampaignView(campaign, offers, traffic_sources.get(session, campaign.traffic_source_id))
+    return CampaignView(campaign, traffic_sources.get(session, campaign.traffic_source_id))
 
 
 def list_campaigns(
@@ -76,13 +75,7 @@ def list_campaigns(
         include_archived=include_archived,
         traffic_source_id=traffic_source_id,
     )
-    offers_by_campaign = repository.offers_of(session, [c.id for c in campaigns])
-    return [
-        CampaignView(
-            c, offers_by_campaign.get(c.id, []), traffic_sources.get(session, c.traffic_source_id)
-        )
-        for c in campaigns
-    ]
+    return [CampaignView(c, traffic_sources.get(session, c.traffic_source_id)) for c in campaigns]
 
 
 def update(session: Session, campaign_id: int, body: CampaignUpdate) -> CampaignView:
@@ -91,26 +84,29 @@ def update(session: Session, campaign_id: int, body: CampaignUpdate) -> Campaign
     status = _next_status(
         campaign.status, changes.pop("status", None), changes.pop("archived", None)
     )
-    new_offers: list[CampaignOfferIn] | None = changes.pop("offers", None)
+    new_paths = body.routing()
+    for name in ("offers", "landers", "paths", "rules"):
+        changes.pop(name, None)
     if "traffic_source_id" in changes:
         _check_source(session, changes["traffic_source_id"])
-    if new_offers is not None:
-        _check_offers(session, new_offers)
     if "cost" in changes:
         changes.update(_cost_columns(changes.pop("cost")))
     if changes.get("fallback_url"):
         linter.enforce("fallback_url", linter.lint_url(changes["fallback_url"], "fallback"))
-    current = repository.offers_of(session, [campaign.id]).get(campaign.id, [])
-    final_offers = new_offers if new_offers is not None else _as_inputs(current)
-    _check_rotation(
-        session, status, final_offers, field="offers" if new_offers is not None else "status"
-    )
+    paths = new_paths if new_paths is not None else routing.as_inputs(campaign.paths)
+    rules = body.rules if body.rules is not None else routing.rules_as_inputs(campaign.rules)
+    touched = new_paths is not None or body.rules is not None
+    field = _routing_field(body) if touched else "status"
+    changes["paths"], changes["rules"] = routing.check(session, status, paths, rules, field)
     for name, value in {**changes, "status": status}.items():
         setattr(campaign, name, value)
-    if new_offers is not None:
-        current = repository.replace_offers(session, campaign.id, _pairs(new_offers))
     session.flush()
-    return CampaignView(campaign, current, traffic_sources.get(session, campaign.traffic_source_id))
+    return CampaignView(campaign, traffic_sources.get(session, campaign.traffic_source_id))
+
+
+def _routing_field(body: CampaignUpdate) -> str:
+    fields = body.model_fields_set
+    return "paths" if "paths" in fields else "offers" if "offers" in fields else "rules"
 
 
 def archive(session: Session, campaign_id: int) -> CampaignView:
@@ -137,10 +133,11 @@ def tracking_link(view: CampaignView, public_url: str) -> str:
 
 def links(session: Session, campaign_id: int, public_url: str) -> CampaignLinks:
     view = get(session, campaign_id)
-    found = offers.get_many(session, (row.offer_id for row in view.offers))
+    offer_ids = routing.offer_ids(view.campaign.paths)
+    found = offers.get_many(session, offer_ids)
     items = []
-    for row in view.offers:
-        offer = found[row.offer_id]
+    for offer_id in offer_ids:
+        offer = found[offer_id]
         network = networks.get(session, offer.network_id) if offer.network_id else None
         items.append(
             OfferLink(
@@ -192,40 +189,11 @@ def _check_source(session: Session, source_id: int) -> TrafficSource:
     return source
 
 
-def _check_offers(session: Session, items: Sequence[CampaignOfferIn]) -> None:
-    found = offers.get_many(session, (item.offer_id for item in items))
-    for i, item in enumerate(items):
-        offer = found.get(item.offer_id)
-        if offer is None:
-            raise field_error(f"offers.{i}.offer_id", f"offer {item.offer_id} does not exist")
-        if offer.archived:
-            raise field_error(f"offers.{i}.offer_id", f"offer {item.offer_id} is archived")
-
-
-def _check_rotation(
-    session: Session, status: str, items: Sequence[CampaignOfferIn], *, field: str
-) -> None:
-    if status != "active":
-        return
-    weighted = [item.offer_id for item in items if item.weight > 0]
-    live = [o for o in offers.get_many(session, weighted).values() if not o.archived]
-    if not live:
-        raise field_error(field, "an active campaign needs an offer with a weight above 0")
-
-
 def _cost_columns(cost: CostIn | None) -> dict[str, Any]:
     if cost is None:
         return {"cost_model": "none", "cost_micros": 0}
-    value = cost.value if cost.model in ("cpc", "cpm") else None
+    value = cost.value if cost.model in PRICED else None
     return {"cost_model": cost.model, "cost_micros": to_micros(value) if value else 0}
-
-
-def _pairs(items: Sequence[CampaignOfferIn]) -> list[tuple[int, int]]:
-    return [(item.offer_id, item.weight) for item in items]
-
-
-def _as_inputs(rows: Sequence[CampaignOffer]) -> list[CampaignOfferIn]:
-    return [CampaignOfferIn(offer_id=row.offer_id, weight=row.weight) for row in rows]
 
 
 def _unused_key(session: Session) -> str:

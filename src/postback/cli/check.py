@@ -4,7 +4,6 @@ server's machine without an API key; the same answers are in the admin API."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -109,7 +108,7 @@ def _test_click(conn: Any, key: str, offer_id: int | None, public_url: str) -> d
     if not offers:
         raise CliError("the campaign has no live offer to test")
     # One offer, so the printed postback matches the network the click really goes to.
-    route = dataclasses.replace(route, offers=tuple(offers[:1]), cum_weights=(1,))
+    route = route.straight_to(offers[0])
     click = clicks.new_click(route, {}, visitor_from(None, None, None, None), is_test=True)
     conn.execute(insert(Click), [click.row])
     clickid = click.row["id"]

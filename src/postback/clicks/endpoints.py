@@ -66,11 +66,12 @@ async def create_click(body: ClickCreate, runtime: RuntimeDep) -> ClickCreated:
         raise NotFound(f"campaign {body.campaign_key!r} does not exist")
     if not route.active:
         raise Conflict(f"campaign {body.campaign_key!r} is not active", error="campaign_inactive")
-    if not route.offers:
+    if not route.routable:
         raise Conflict(f"campaign {body.campaign_key!r} has no live offer", error="no_offer")
     tokens = service.read_tokens(body.tokens.items())
     visitor = visitor_from(ip, body.user_agent, body.referrer, body.language)
-    click = service.new_click(route, tokens, visitor, is_test=body.test)
+    # A registered click has no browser to show a lander to: it goes straight to the offer.
+    click = service.new_click(route, tokens, visitor, is_test=body.test, skip_lander=True)
     try:
         await runtime.writer.insert_row(click.row)
     except Exception:

@@ -34,6 +34,8 @@ UNAVAILABLE_PAGE = (
     b"<h1>Temporarily unavailable</h1><p>Please try again in a moment.</p></html>"
 )
 HTML = b"text/html; charset=utf-8"
+LANDER_COOKIE = "pb_click"
+LANDER_COOKIE_AGE = 30 * 86400
 
 
 async def get_route(rt: Runtime, key: str) -> CampaignRoute | None:
@@ -59,7 +61,7 @@ async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) 
         return
     key = scope["path"][3:]
     route = await get_route(rt, key) if key and len(key) <= 32 and "/" not in key else None
-    if route is None or not route.active or not route.offers:
+    if route is None or not route.active or not route.routable:
         await _not_routable(send, route)
         return
     query = scope["query_string"].decode("latin-1")
@@ -81,7 +83,15 @@ async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) 
             log.exception("click not stored for campaign %s", key)
             await send_response(send, 503, UNAVAILABLE_PAGE, HTML, [(b"retry-after", b"1")])
             return
-    await send_redirect(send, click.location)
+    cookie = lander_cookie(click.row["id"], rt.settings.public_url) if click.lander else None
+    await send_redirect(send, click.location, extra_headers=cookie)
+
+
+def lander_cookie(clickid: str, public_url: str) -> list[tuple[bytes, bytes]]:
+    """Remembers the click for a lander whose call-to-action links to a bare /lp."""
+    secure = "; Secure" if public_url.startswith("https:") else ""
+    value = f"{LANDER_COOKIE}={clickid}; Path=/lp; Max-Age={LANDER_COOKIE_AGE}; HttpOnly"
+    return [(b"set-cookie", f"{value}; SameSite=Lax{secure}".encode())]
 
 
 async def _not_routable(send: Send, route: CampaignRoute | None) -> None:

@@ -1,15 +1,15 @@
-"""Click rules: pick an offer, make the click row, fill the offer URL."""
+"""Click rules: pick a path (by rule or weight), a lander and an offer; fill their URLs."""
 
 from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from postback.clicks.schemas import CampaignRoute, OfferRoute
+from postback.clicks.schemas import CampaignRoute, LanderRoute, OfferRoute, PathRoute
 from postback.clicks.visitor import Visitor
 from postback.kit import macros
 from postback.kit.ids import new_click_id
@@ -25,13 +25,27 @@ class NewClick:
     row: dict[str, Any]
     offer: OfferRoute | None
     location: str | None
+    lander: LanderRoute | None = None
 
 
-def choose_offer(route: CampaignRoute, rng: random.Random | None = None) -> OfferRoute | None:
-    if not route.offers:
+T = TypeVar("T")
+
+
+def pick(items: Sequence[T], cum_weights: Sequence[int], rng: random.Random | None = None) -> T:
+    at = (rng or random).random() * cum_weights[-1]
+    return items[bisect.bisect_right(cum_weights, at)]
+
+
+def choose_path(
+    route: CampaignRoute, row: dict[str, Any], tokens: dict[str, str]
+) -> PathRoute | None:
+    """The first matching rule's path, else one of the rotation's paths by weight."""
+    for rule in route.rules:
+        if rule.matches(row, tokens):
+            return rule.path
+    if not route.paths:
         return None
-    pick = (rng or random).random() * route.cum_weights[-1]
-    return route.offers[bisect.bisect_right(route.cum_weights, pick)]
+    return pick(route.paths, route.path_weights)
 
 
 def read_tokens(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -65,40 +79,54 @@ def new_click(
     visitor: Visitor,
     *,
     is_test: bool = False,
+    skip_lander: bool = False,
     now: datetime | None = None,
 ) -> NewClick:
     now = now or datetime.now(UTC)
-    clickid = new_click_id()
-    offer = choose_offer(route)
-    external_id = tokens.get(route.external_id_param)
     row = {
-        "id": clickid,
+        "id": new_click_id(),
         "created_at": now,
         "campaign_id": route.id,
-        "offer_id": offer.id if offer else None,
+        "offer_id": None,
+        "lander_id": None,
         "traffic_source_id": route.traffic_source_id,
-        "external_id": external_id,
+        "external_id": tokens.get(route.external_id_param),
         "tokens": tokens,
         "cost_micros": click_cost(route, tokens),
         "is_test": is_test,
         **visitor.columns(),
     }
-    location = offer_url(offer, row, now) if offer else route.fallback_url
-    return NewClick(row=row, offer=offer, location=location)
+    path = choose_path(route, row, tokens)
+    if path is None:
+        return NewClick(row=row, offer=None, location=route.fallback_url)
+    # The offer is chosen now, with the lander: the click row is written once and never
+    # updated, and the lander's link on (/lp) goes to the offer recorded here.
+    offer = pick(path.offers, path.offer_weights)
+    row["offer_id"] = offer.id
+    if path.landers and not skip_lander:
+        lander = pick(path.landers, path.lander_weights)
+        row["lander_id"] = lander.id
+        return NewClick(row, offer, fill_click_url(lander.url, row, offer.id, now), lander)
+    return NewClick(row, offer, offer_url(offer, row, now))
 
 
 def offer_url(offer: OfferRoute, row: dict[str, Any], now: datetime) -> str:
+    return fill_click_url(offer.url, row, offer.id, now)
+
+
+def fill_click_url(url: str, row: dict[str, Any], offer_id: int | None, now: datetime) -> str:
+    """An offer or lander URL with the click's macros filled and URL-encoded."""
     # Tokens first, so that our own values win over a token that happens to share a name.
     values: dict[str, object] = dict(row["tokens"])
     values.update(
         clickid=row["id"],
         external_id=row["external_id"],
         campaign_id=row["campaign_id"],
-        offer_id=offer.id,
+        offer_id=offer_id,
         country=row["country"],
         os=row["os"],
         device=row["device"],
         browser=row["browser"],
         timestamp=int(now.timestamp()),
     )
-    return macros.fill(offer.url, values)
+    return macros.fill(url, values)

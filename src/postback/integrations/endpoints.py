@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -51,7 +50,7 @@ async def make_test_conversion(
     offers = [o for o in route.offers if body.offer_id in (None, o.id)]
     if not offers:
         raise Conflict("the campaign has no live offer to test", error="no_offer")
-    route = dataclasses.replace(route, offers=tuple(offers[:1]), cum_weights=(1,))
+    route = route.straight_to(offers[0])
     click = clicks.new_click(
         route, clicks.read_tokens(body.tokens.items()), visitor_from(None, None, None, None),
         is_test=True,

@@ -103,12 +103,18 @@ async def send_json(send: Send, status: int, payload: Any) -> None:
     await send_response(send, status, orjson.dumps(payload), b"application/json")
 
 
-async def send_redirect(send: Send, location: str, head_only: bool = False) -> None:
+async def send_redirect(
+    send: Send,
+    location: str,
+    head_only: bool = False,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     headers = [
         (b"location", location.encode("latin-1", "strict")),
         (b"cache-control", b"no-store"),
         (b"referrer-policy", b"no-referrer-when-downgrade"),
         (b"content-length", b"0"),
+        *(extra_headers or ()),
     ]
     await send({"type": "http.response.start", "status": 302, "headers": headers})
     await send({"type": "http.response.body", "body": b""})

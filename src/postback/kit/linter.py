@@ -21,7 +21,7 @@ from postback.kit.errors import Unprocessable
 from postback.kit.macros import MACRO
 
 Level = Literal["error", "warning"]
-Kind = Literal["offer", "postback", "fallback"]
+Kind = Literal["offer", "lander", "postback", "fallback"]
 
 # The click's macro table (clicks/service.py `offer_url`) and the outbound one
 # (conversions/recording.py `macro_values`); tokens come on top of both.
@@ -102,7 +102,8 @@ def lint_url(
             findings.append(_foreign(match.group(0), style, who, kind))
         masked = pattern.sub("", masked)
     names = MACRO.findall(masked)
-    known = (OFFER_MACROS if kind == "offer" else POSTBACK_MACROS) | GENERIC_TOKENS | set(tokens)
+    clickside = kind in ("offer", "lander")
+    known = (OFFER_MACROS if clickside else POSTBACK_MACROS) | GENERIC_TOKENS | set(tokens)
     findings += [f for name in dict.fromkeys(names) if (f := _macro(name, known, kind, closed))]
     if "{" in MACRO.sub("", masked) or "}" in MACRO.sub("", masked):
         findings.append(
@@ -126,7 +127,7 @@ def _shape(url: str) -> list[Finding]:
 
 
 def _foreign(text: str, style: str, who: str, kind: Kind) -> Finding:
-    ours = "{clickid}" if kind == "offer" else "{external_id}"
+    ours = "{clickid}" if kind in ("offer", "lander") else "{external_id}"
     return Finding(
         "error",
         "foreign_macro",
@@ -197,6 +198,15 @@ def _by_kind(url: str, kind: Kind, names: set[str], click_param: str | None) -> 
                     f"put {{clickid}} in {click_param}",
                 )
             ]
+    if kind == "lander" and "clickid" not in names:
+        return [
+            Finding(
+                "warning",
+                "missing_clickid",
+                "has no {clickid}: the lander's link to the offer must then rely on the "
+                "tracker's cookie (/lp) instead of /lp?clickid=...",
+            )
+        ]
     if kind == "postback" and not names & {"external_id", "clickid"}:
         return [
             Finding(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import available_timezones
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from postback.kit.fields import (
     Amount,
@@ -21,8 +22,31 @@ from postback.kit.fields import (
 )
 from postback.kit.linter import UrlWarning
 
+_ZONES = frozenset(available_timezones())
 
-class OfferCreate(Input):
+
+def _known_zone(name: str) -> str:
+    if name not in _ZONES:
+        raise ValueError(f"{name!r} is not an IANA time zone such as UTC or America/New_York")
+    return name
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
+DailyCap = Annotated[int, Field(ge=1, le=10_000_000, description="Conversions a day")]
+
+
+class _Cap(Input):
+    daily_cap: DailyCap | None = Field(
+        default=None, description="Conversions a day after which clicks skip this offer"
+    )
+    cap_timezone: TimeZone = Field(default="UTC", description="The day of the cap")
+    cap_fallback_offer_id: RowId | None = Field(
+        default=None,
+        description="Where capped traffic goes instead; without one the offer leaves the rotation",
+    )
+
+
+class OfferCreate(_Cap):
     name: Name
     url: HttpUrlText = Field(description="Destination; macros such as {clickid} are filled")
     network_id: RowId | None = None
@@ -38,6 +62,9 @@ class OfferUpdate(Patch):
     network_id: RowId | None = None
     payout: Annotated[Amount | None, NotNull] = None
     currency: Annotated[Currency | None, NotNull] = None
+    daily_cap: DailyCap | None = None
+    cap_timezone: Annotated[TimeZone | None, NotNull] = None
+    cap_fallback_offer_id: RowId | None = None
     archived: Annotated[bool | None, NotNull] = None
 
 
@@ -48,6 +75,9 @@ class OfferOut(Output):
     network_id: int | None
     payout: MicrosText = Field(validation_alias="payout_micros")
     currency: str
+    daily_cap: int | None
+    cap_timezone: str
+    cap_fallback_offer_id: int | None
     archived: bool
     created_at: UtcDatetime
     updated_at: UtcDatetime

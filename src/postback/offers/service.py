@@ -29,7 +29,12 @@ def create(session: Session, body: OfferCreate, settings: Settings) -> Offer:
         network_id=body.network_id,
         payout_micros=to_micros(body.payout) if body.payout is not None else 0,
         currency=check_currency(body.currency or default_currency, settings.account_currency),
+        daily_cap=body.daily_cap,
+        cap_timezone=body.cap_timezone,
+        cap_fallback_offer_id=body.cap_fallback_offer_id,
     )
+    if body.cap_fallback_offer_id is not None:
+        _check_fallback(session, None, body.cap_fallback_offer_id)
     return repository.add(session, offer)
 
 
@@ -61,6 +66,8 @@ def update(session: Session, offer_id: int, body: OfferUpdate, settings: Setting
         check_currency(changes["currency"], settings.account_currency)
     if "payout" in changes:
         changes["payout_micros"] = to_micros(changes.pop("payout"))
+    if changes.get("cap_fallback_offer_id") is not None:
+        _check_fallback(session, offer.id, changes["cap_fallback_offer_id"])
     if "url" in changes or "network_id" in changes:
         url, network_id = changes.get("url", offer.url), changes.get("network_id", offer.network_id)
         linter.enforce("url", lint_url(session, url, network_id))
@@ -84,6 +91,17 @@ def lint_url(session: Session, url: str, network_id: int | None) -> list[linter.
 
 def url_warnings(session: Session, offer: Offer) -> list[linter.UrlWarning]:
     return linter.warnings_of("url", lint_url(session, offer.url, offer.network_id))
+
+
+def _check_fallback(session: Session, offer_id: int | None, fallback_id: int) -> None:
+    """The fallback must be a live offer; a chain of fallbacks is followed one step only."""
+    if fallback_id == offer_id:
+        raise field_error("cap_fallback_offer_id", "an offer cannot be its own fallback")
+    fallback = repository.get(session, fallback_id)
+    if fallback is None:
+        raise field_error("cap_fallback_offer_id", f"offer {fallback_id} does not exist")
+    if fallback.archived:
+        raise field_error("cap_fallback_offer_id", f"offer {fallback_id} is archived")
 
 
 def _network(session: Session, network_id: int) -> Network:
