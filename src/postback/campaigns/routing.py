@@ -73,14 +73,14 @@ def _check_offers(session: Session, paths: Sequence[PathIn], short: bool) -> Non
 
 def _check_routable(paths: Sequence[PathIn], ruled: set[str], short: bool, field: str) -> None:
     """An active campaign sends every click somewhere: each path it can take has an offer."""
-    message = "an active campaign needs an offer with a weight above 0"
-    if not any(p.weight > 0 and any(o.weight > 0 for o in p.offers) for p in paths):
-        raise field_error(field, message)
     for i, path in enumerate(paths):
         reachable = path.weight > 0 or path.name.lower() in ruled
         if reachable and not any(o.weight > 0 for o in path.offers):
             where = "offers" if short else f"paths.{i}.offers"
+            where = "status" if field == "status" else where
             raise field_error(where, f"path {path.name!r} needs an offer with a weight above 0")
+    if not any(p.weight > 0 for p in paths):
+        raise field_error(field, "an active campaign needs an offer with a weight above 0")
 
 
 def _check_landers(session: Session, paths: Sequence[PathIn], short: bool) -> None:

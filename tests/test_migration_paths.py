@@ -1,0 +1,73 @@
+"""Migration 0007 turns each campaign's weighted offers into its default path, on both DBs."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from postback.config import Settings
+from postback.kit.db import normalize_url
+from postback.kit.migrate import upgrade
+from tests.conftest import DATABASES, PG_URL
+
+ROWS = """
+INSERT INTO traffic_sources (id, name, template, external_id_param, cost_param,
+    postback_events, postback_statuses, postback_status_names, archived, created_at, updated_at)
+    VALUES (1, 's', 'custom', 'external_id', 'cost', '[]', '[]', '{}', false, :at, :at);
+INSERT INTO offers (id, name, url, payout_micros, currency, archived, created_at, updated_at)
+    VALUES (1, 'a', 'https://a.test/?c={clickid}', 0, 'USD', false, :at, :at),
+           (2, 'b', 'https://b.test/?c={clickid}', 0, 'USD', false, :at, :at);
+INSERT INTO campaigns (id, key, name, traffic_source_id, status, cost_model, cost_micros,
+    created_at, updated_at)
+    VALUES (1, 'k1', 'two offers', 1, 'active', 'none', 0, :at, :at),
+           (2, 'k2', 'no offers', 1, 'paused', 'none', 0, :at, :at);
+INSERT INTO campaign_offers (campaign_id, offer_id, weight, position)
+    VALUES (1, 2, 30, 0), (1, 1, 70, 1);
+"""
+
+
+@pytest.fixture(params=DATABASES)
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    name = f"postback_migration_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalize_url(f"{PG_URL}/postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_URL}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_campaign_offers_become_the_default_path(empty_database: str) -> None:
+    settings = Settings(database_url=empty_database, _env_file=None)  # type: ignore[call-arg]
+    upgrade(settings, "0006")
+    engine = create_engine(normalize_url(empty_database))
+    with engine.begin() as conn:
+        for statement in ROWS.split(";"):
+            if statement.strip():
+                conn.execute(text(statement), {"at": "2026-01-01 00:00:00"})
+    upgrade(settings)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, paths, rules FROM campaigns ORDER BY id")).all()
+        tables = conn.execute(text("SELECT count(*) FROM lander_clicks")).scalar_one()
+    engine.dispose()
+    paths = [(r[0], _json(r[1]), _json(r[2])) for r in rows]
+    assert paths == [
+        (1, [{"name": "default", "weight": 100, "landers": [], "offers": [[2, 30], [1, 70]]}], []),
+        (2, [], []),
+    ]
+    assert tables == 0
+
+
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value
