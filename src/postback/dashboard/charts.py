@@ -29,12 +29,25 @@ class Series:
     css: str  # class of the bars or line: series-1, series-2, ...
 
 
+def _nice(value: Decimal) -> Decimal:
+    """The smallest 1, 2 or 5 times a power of ten that is at least `value` (> 0)."""
+    power = Decimal(10) ** (value.adjusted() - 1)
+    for step in (1, 2, 5, 10, 20, 50):
+        if step * power >= value:
+            return step * power
+    return 100 * power
+
+
 def _scale(values: Sequence[Value]) -> tuple[Decimal, Decimal]:
+    """Axis ends: zero and a round number, so the gridline halfway is a round number too."""
     lo = min([Decimal(0), *map(Decimal, values)])
     hi = max([Decimal(0), *map(Decimal, values)])
-    if hi == lo:
-        hi = lo + 1
-    return lo, hi
+    if lo < 0:
+        span = 2 * _nice(max(-lo, hi) / 2) if hi > 0 else _nice(-lo)
+        return (-span, span) if hi > 0 else (-span, Decimal(0))
+    if all(isinstance(v, int) for v in values):
+        hi = max(hi, Decimal(2))  # counts: a whole number halfway up
+    return Decimal(0), 2 * _nice(hi / 2) if hi > 0 else Decimal(2)
 
 
 def _y(value: Value, lo: Decimal, hi: Decimal) -> Decimal:
@@ -51,7 +64,8 @@ def _x(i: int, n: int) -> Decimal:
 def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
     head = (
         f'<svg class="chart" id="{chart_id}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="{chart_id}-t {chart_id}-d" xmlns="http://www.w3.org/2000/svg">'
+        f'aria-labelledby="{chart_id}-t" aria-describedby="{chart_id}-d" '
+        'xmlns="http://www.w3.org/2000/svg">'
         f'<title id="{chart_id}-t">{escape(title)}</title>'
         f'<desc id="{chart_id}-d">{escape(desc)}</desc>'
     )
@@ -60,7 +74,7 @@ def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
 
 def _axes(labels: Sequence[str], lo: Decimal, hi: Decimal, fmt: Formatter) -> list[str]:
     parts = []
-    for value in (lo, (lo + hi) / 2, hi) if lo < 0 else (Decimal(0), hi / 2, hi):
+    for value in (lo, (lo + hi) / 2, hi):
         y = _y(value, lo, hi)
         parts.append(
             f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>'

@@ -1,13 +1,14 @@
 """The navigation: every page the dashboard will have, in menu order.
 
-An entry becomes a link as soon as a GET route serves its path; until then it is listed as
-"coming". Adding a page is adding its router to routers.py — nothing to change here unless the
-page is new to the list.
+An entry becomes a link as soon as a router in routers.py serves its path with GET; until then
+it is listed as "coming". Adding a page is adding its router to routers.py; nothing changes here
+unless the page is new to the list.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fastapi import Request
 from fastapi.routing import APIRoute
@@ -41,21 +42,21 @@ class NavLink:
     current: bool
 
 
-def _page_paths(request: Request) -> frozenset[str]:
-    state = request.app.state
-    paths: frozenset[str] | None = getattr(state, "dashboard_paths", None)
-    if paths is None:
-        paths = frozenset(
-            route.path
-            for route in request.app.routes
-            if isinstance(route, APIRoute) and "GET" in (route.methods or ())
-        )
-        state.dashboard_paths = paths
-    return paths
+@lru_cache(maxsize=1)
+def _page_paths() -> frozenset[str]:
+    """Paths with a GET page among the dashboard's routers (routers.py)."""
+    from postback.dashboard.routers import ROUTERS
+
+    return frozenset(
+        route.path
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and "GET" in (route.methods or ())
+    )
 
 
 def nav_links(request: Request) -> list[NavLink]:
-    paths = _page_paths(request)
+    paths = _page_paths()
     here = request.url.path
     return [
         NavLink(
