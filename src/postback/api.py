@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from postback.kit.errors import PostbackError
+from postback.users import tables as _users_tables  # noqa: F401 - on Base.metadata with the rest
 
 log = logging.getLogger("postback.api")
 
