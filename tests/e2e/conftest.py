@@ -5,7 +5,7 @@ it with apt-get; POSTBACK_CHROMIUM points elsewhere). Without it the browser tes
 on a developer's machine and fail in CI.
 
 Fixtures for page tests:
-  browser      one Chromium for the whole run
+  browser      one Chromium for the tests of this folder
   page         a fresh tab (own cookies), 1280x800, base URL = the live server; not signed in
   admin        Credentials of a new admin user        admin_page   `page`, signed in as admin
   viewer       Credentials of a new viewer user       viewer_page  `page`, signed in as viewer
@@ -41,7 +41,9 @@ VIEWPORT = {"width": 1280, "height": 800}
 TIMEOUT_MS = 10_000
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and tests elsewhere that call asyncio.run() would fail meanwhile.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         message = f"no Chromium at {CHROMIUM}: apt-get install chromium"
