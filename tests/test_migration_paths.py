@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from sqlalchemy import create_engine, text
 from postback.config import Settings
 from postback.kit.db import normalize_url
 from postback.kit.migrate import upgrade
-from tests.conftest import DATABASES, PG_URL
+from tests.conftest import DATABASES, scratch_database
 
 ROWS = """
 INSERT INTO traffic_sources (id, name, template, external_id_param, cost_param,
@@ -33,19 +32,8 @@ INSERT INTO campaign_offers (campaign_id, offer_id, weight, position)
 
 @pytest.fixture(params=DATABASES)
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    name = f"postback_migration_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalize_url(f"{PG_URL}/postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_URL}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(request.param, tmp_path) as url:
+        yield url
 
 
 def test_campaign_offers_become_the_default_path(empty_database: str) -> None:
