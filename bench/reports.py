@@ -85,6 +85,7 @@ def click_row(rng: random.Random, at: datetime, campaigns: list[Any]) -> dict[st
         "created_at": at,
         "campaign_id": cid,
         "offer_id": offers[rng.random() < 0.4],
+        "lander_id": None,
         "traffic_source_id": sid,
         "ip": f"10.{rng.randrange(64)}.{rng.randrange(256)}.{rng.randrange(256)}",
         "user_agent": None,
@@ -151,6 +152,7 @@ def _conversions(rng: random.Random, clicks: list[dict[str, Any]]) -> tuple[list
         payout = rng.choice((1_500_000, 2_000_000, 350_000))
         status = rng.choice(("approved", "approved", "approved", "pending", "rejected"))
         revenue = payout if status == "approved" else 0
+        cost = revenue * 2 // 5  # as a 40% RevShare campaign would
         convs.append({
             "id": conv_id, "click_id": click["id"], "dedupe_key": "", "created_at": at,
             "updated_at": at, "click_at": click["created_at"], "campaign_id": click["campaign_id"],
@@ -158,12 +160,14 @@ def _conversions(rng: random.Random, clicks: list[dict[str, Any]]) -> tuple[list
             "traffic_source_id": click["traffic_source_id"],
             "event": rng.choice(("conversion", "install", "purchase")), "txid": None,
             "status": status, "payout_micros": payout, "revenue_micros": revenue,
-            "commission_micros": 0, "original_amount": "1", "original_currency": "USD",
-            "fx_rate": "1", "fx_date": None, "params": {}, "is_test": False,
+            "cost_micros": cost, "commission_micros": 0, "original_amount": "1",
+            "original_currency": "USD", "fx_rate": "1", "fx_date": None, "params": {},
+            "is_test": False,
         })  # fmt: skip
         ledger.append({
             "conversion_id": conv_id, "at": at, "from_status": None, "to_status": status,
-            "payout_delta_micros": payout, "revenue_delta_micros": revenue, "postback_id": None,
+            "payout_delta_micros": payout, "revenue_delta_micros": revenue,
+            "cost_delta_micros": cost, "postback_id": None,
         })  # fmt: skip
     return convs, ledger
 

@@ -75,7 +75,8 @@ def conversion_row(
         "id": new_id(), "click_id": click_id, "dedupe_key": "", "created_at": at,
         "updated_at": at, "click_at": at, "campaign_id": campaign_id,
         "traffic_source_id": source_id, "event": "conversion", "status": "approved",
-        "payout_micros": 1, "revenue_micros": 1, "commission_micros": 0, "original_amount": "1",
-        "original_currency": "USD", "fx_rate": "1", "params": {}, "is_test": False,
+        "payout_micros": 1, "revenue_micros": 1, "commission_micros": 0, "cost_micros": 0,
+        "original_amount": "1", "original_currency": "USD", "fx_rate": "1", "params": {},
+        "is_test": False,
     }  # fmt: skip
     return {**row, **overrides}

@@ -1,5 +1,8 @@
 """Report test data: random clicks, conversions and status changes written straight to the
-database, and the truth a report must equal, computed naively from the raw rows."""
+database, and the truth a report must equal, computed naively from the raw rows.
+
+The campaigns cost nothing per conversion, a CPA, and a RevShare percentage, so conversion
+costs (kept on the ledger rows, like revenue) are in every report the tests ask for."""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, select
 from ulid import ULID
 
-from postback.conversions.ledger import recognised_revenue
+from postback.conversions.ledger import CostTerms, recognised_revenue
 from postback.kit.ids import new_id, new_key
+from postback.kit.money import format_micros
 from postback.models import (
     Campaign,
     Click,
@@ -24,6 +28,7 @@ from postback.models import (
     TrafficSource,
 )
 from postback.reports.dimensions import COLUMNS, token_name
+from postback.reports.facts import CONV_COST, REVENUE
 from postback.reports.metrics import Sums, metrics
 from postback.reports.schemas import ReportQuery
 
@@ -31,12 +36,15 @@ COUNTRIES = ["US", "DE", "IN", None]
 DEVICES = ["mobile", "desktop", None]
 STATUSES = ["approved", "pending", "rejected", "refunded", "chargeback"]
 EVENTS = ["conversion", "install", "purchase"]
+# Per campaign: no conversion cost, a CPA of 1.25, a RevShare of 33.333333% (rounds often).
+COST_TERMS = [CostTerms(), CostTerms("cpa", 1_250_000), CostTerms("revshare", 33_333_333)]
 
 
 @dataclass
 class Config:
     campaigns: list[tuple[int, int]]  # (campaign_id, traffic_source_id)
     offers: list[int]
+    terms: dict[int, CostTerms]  # campaign_id -> its conversion cost terms
 
 
 def make_config(conn: Connection) -> Config:
@@ -56,14 +64,17 @@ def make_config(conn: Connection) -> Config:
         for i in range(2)
     ]
     campaigns = []
-    for i in range(3):
+    terms = {}
+    for i, cost in enumerate(COST_TERMS):
         cid = conn.execute(
             Campaign.__table__.insert().values(
-                key=new_key(), name=f"c{i}", traffic_source_id=src[i % 2]
+                key=new_key(), name=f"c{i}", traffic_source_id=src[i % 2],
+                cost_model=cost.model, cost_micros=cost.micros,
             )
-        ).inserted_primary_key[0]  # type: ignore[attr-defined]
+        ).inserted_primary_key[0]  # type: ignore[attr-defined]  # fmt: skip
         campaigns.append((cid, src[i % 2]))
-    return Config(campaigns, offers)
+        terms[cid] = cost
+    return Config(campaigns, offers, terms)
 
 
 def click_id_at(moment: datetime, rng: random.Random) -> str:
@@ -80,7 +91,7 @@ def make_rows(
         if clicks:
             conn.execute(Click.__table__.insert(), clicks)
         for _ in range(n_conv if clicks else 0):
-            _conversion(conn, rng, rng.choice(clicks))
+            _conversion(conn, rng, rng.choice(clicks), cfg.terms)
 
 
 def _click(cfg: Config, rng: random.Random, base: datetime) -> dict[str, Any]:
@@ -106,16 +117,25 @@ def _click(cfg: Config, rng: random.Random, base: datetime) -> dict[str, Any]:
     }
 
 
-def _conversion(conn: Connection, rng: random.Random, click: dict[str, Any]) -> None:
+def _conversion(
+    conn: Connection, rng: random.Random, click: dict[str, Any], terms: dict[int, CostTerms]
+) -> None:
+    """A conversion and its ledger: a first status, then up to two changes of status or payout
+    (as `update` and `accumulate` repeats make), revenue and cost following each."""
     at = click["created_at"] + timedelta(seconds=rng.randrange(2 * 86400))
     payout = rng.choice([1, 1_500_000, 999_999, 250_000_000])
     status = rng.choice(STATUSES[:3])
     conv_id = new_id()
-    changes = [(None, status, payout, recognised_revenue(status, payout), at)]
+    cost = terms[click["campaign_id"]].cost
+    revenue = recognised_revenue(status, payout)
+    changes = [(None, status, payout, revenue, cost(status, revenue), at)]
     for _ in range(rng.randrange(3)):
         prev, new = changes[-1][1], rng.choice(STATUSES)
-        when = changes[-1][4] + timedelta(seconds=rng.randrange(86400))
-        changes.append((prev, new, payout, recognised_revenue(new, payout), when))
+        if rng.random() < 0.3:
+            payout += rng.choice([1, 500_001])
+        revenue = recognised_revenue(new, payout)
+        when = changes[-1][5] + timedelta(seconds=rng.randrange(86400))
+        changes.append((prev, new, payout, revenue, cost(new, revenue), when))
     conn.execute(
         Conversion.__table__.insert().values(
             id=conv_id, click_id=click["id"], dedupe_key=conv_id, created_at=at, updated_at=at,
@@ -123,19 +143,22 @@ def _conversion(conn: Connection, rng: random.Random, click: dict[str, Any]) -> 
             offer_id=click["offer_id"], network_id=None,
             traffic_source_id=click["traffic_source_id"], event=rng.choice(EVENTS), txid=None,
             status=changes[-1][1], payout_micros=payout, revenue_micros=changes[-1][3],
-            commission_micros=0, original_amount="1", original_currency="USD", fx_rate="1",
-            fx_date=None, params={}, is_test=click["is_test"],
+            cost_micros=changes[-1][4], commission_micros=0, original_amount="1",
+            original_currency="USD", fx_rate="1", fx_date=None, params={},
+            is_test=click["is_test"],
         )
     )  # fmt: skip
-    revenue = 0
-    for prev, new, _payout, recognised, when in changes:
+    before = (0, 0, 0)
+    for prev, new, *now, when in changes:
+        payout_delta, revenue_delta, cost_delta = (a - b for a, b in zip(now, before, strict=True))
         conn.execute(
             ConversionStatusChange.__table__.insert().values(
                 conversion_id=conv_id, at=when, from_status=prev, to_status=new,
-                payout_delta_micros=0, revenue_delta_micros=recognised - revenue,
+                payout_delta_micros=payout_delta, revenue_delta_micros=revenue_delta,
+                cost_delta_micros=cost_delta,
             )
         )  # fmt: skip
-        revenue = recognised
+        before = tuple(now)
 
 
 # --- truth -------------------------------------------------------------------------------
@@ -186,10 +209,25 @@ def truth(
             key = _key(q, click, moment, network)
             if key is None:
                 continue
-            vec = [1] + [int(conv["status"] == s) for s in STATUSES] + [conv["revenue_micros"]]
+            vec = [1] + [int(conv["status"] == s) for s in STATUSES]
+            vec += [conv["revenue_micros"], conv["cost_micros"]]
             groups.setdefault(key, Sums()).add_conversions(basis, conv["event"], vec)
             totals.add_conversions(basis, conv["event"], vec)
-    return {k: metrics(v, q.bases) for k, v in groups.items()}, metrics(totals, q.bases)
+    return {k: _expected(v, q.bases) for k, v in groups.items()}, _expected(totals, q.bases)
+
+
+def _expected(sums: Sums, bases: tuple[int, ...]) -> dict[str, Any]:
+    """The metrics of `sums`, with cost and profit worked out here rather than trusted:
+    the clicks' cost plus the conversions' cost on the same basis."""
+    out = metrics(sums, bases)
+    for i, basis in enumerate(bases):
+        prefix = "click_time_" if i else ""
+        vec = sums.conversions.get(basis)
+        revenue, conversion_cost = (vec[REVENUE], vec[CONV_COST]) if vec else (0, 0)
+        cost = sums.clicks[2] + conversion_cost
+        out[prefix + "cost"] = format_micros(cost)
+        out[prefix + "profit"] = format_micros(revenue - cost)
+    return out
 
 
 def _key(

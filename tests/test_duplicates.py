@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from postback.conversions import repository
-from postback.conversions.ledger import repeat_change
+from postback.conversions.ledger import CostTerms, repeat_change
 from postback.models import Conversion, ConversionStatusChange
 from tests.conftest import LiveServer
 from tests.factories import click, conversion_row, make_setup
@@ -162,7 +162,8 @@ def test_the_unique_constraint_decides_between_concurrent_transactions(
 
 
 def test_repeat_rules_table() -> None:
-    base = {"status": "approved", "payout_micros": 5, "commission_micros": 0, "revenue_micros": 5}
+    base = {"status": "approved", "payout_micros": 5, "commission_micros": 0, "revenue_micros": 5,
+            "cost_micros": 0, "terms": CostTerms()}  # fmt: skip
     assert (
         repeat_change(
             "ignore", **base, new_status=None, new_payout_micros=9, new_commission_micros=0

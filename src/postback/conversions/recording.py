@@ -14,7 +14,7 @@ import orjson
 
 from postback.conversions import repository
 from postback.conversions.fx import UnknownCurrency, rates
-from postback.conversions.ledger import recognised_revenue, repeat_change
+from postback.conversions.ledger import Change, first_change, repeat_change
 from postback.conversions.parsing import Refused
 from postback.conversions.reasons import Reason
 from postback.conversions.records import ClickRecord, Outcome
@@ -33,6 +33,7 @@ def record_conversion(ctx: Context) -> Outcome:
     dedupe_key = (v["txid"] or "") if mode == "new_per_txid" else ""
     payout_micros, rate = _to_account(ctx, v["payout"], v["currency"])
     commission_micros, _ = _to_account(ctx, v["commission"], v["currency"])
+    first = first_change(v["status"], payout_micros, commission_micros, click.cost_terms)
     now = ctx.request.received_at
     row = {
         "id": new_id(),
@@ -49,8 +50,9 @@ def record_conversion(ctx: Context) -> Outcome:
         "txid": v["txid"],
         "status": v["status"],
         "payout_micros": payout_micros,
-        "revenue_micros": recognised_revenue(v["status"], payout_micros),
+        "revenue_micros": first.revenue_micros,
         "commission_micros": commission_micros,
+        "cost_micros": first.cost_micros,
         "original_amount": format(v["payout"].normalize(), "f"),
         "original_currency": v["currency"],
         "fx_rate": format(rate.value, "f"),
@@ -59,14 +61,15 @@ def record_conversion(ctx: Context) -> Outcome:
         "is_test": click.is_test,
     }
     if repository.insert_conversion(ctx.conn, row):
-        _ledger(ctx, row["id"], None, v["status"], payout_micros, row["revenue_micros"])
+        _ledger(ctx, row["id"], None, first)
         _queue_delivery(ctx, click, row, ctx.settings.account_currency)
         return Outcome(Reason.ACCEPTED, conversion_id=row["id"])
     return _repeat(ctx, row, mode)
 
 
 def _repeat(ctx: Context, row: dict[str, Any], mode: str) -> Outcome:
-    v = ctx.values
+    v, click = ctx.values, ctx.click
+    assert click is not None
     existing = repository.lock_conversion(
         ctx.conn, row["click_id"], row["event"], row["dedupe_key"]
     )
@@ -76,6 +79,8 @@ def _repeat(ctx: Context, row: dict[str, Any], mode: str) -> Outcome:
         payout_micros=existing.payout_micros,
         commission_micros=existing.commission_micros,
         revenue_micros=existing.revenue_micros,
+        cost_micros=existing.cost_micros,
+        terms=click.cost_terms,
         new_status=v["status"] if v["status_explicit"] else None,
         new_payout_micros=row["payout_micros"] if v["payout_explicit"] else None,
         new_commission_micros=row["commission_micros"],
@@ -90,14 +95,12 @@ def _repeat(ctx: Context, row: dict[str, Any], mode: str) -> Outcome:
             "payout_micros": change.payout_micros,
             "commission_micros": change.commission_micros,
             "revenue_micros": change.revenue_micros,
+            "cost_micros": change.cost_micros,
             "updated_at": ctx.request.received_at,
         },
     )
-    _ledger(
-        ctx, existing.id, existing.status, change.status, change.payout_delta, change.revenue_delta
-    )
+    _ledger(ctx, existing.id, existing.status, change)
     if change.status != existing.status:
-        assert ctx.click is not None
         updated = {
             **row,
             "id": existing.id,
@@ -105,29 +108,23 @@ def _repeat(ctx: Context, row: dict[str, Any], mode: str) -> Outcome:
             "payout_micros": change.payout_micros,
             "txid": existing.txid,
         }
-        _queue_delivery(ctx, ctx.click, updated, ctx.settings.account_currency)
+        _queue_delivery(ctx, click, updated, ctx.settings.account_currency)
     return Outcome(
         Reason.UPDATED, f"{existing.status} -> {change.status}", conversion_id=existing.id
     )
 
 
-def _ledger(
-    ctx: Context,
-    conversion_id: str,
-    from_status: str | None,
-    to_status: str,
-    payout_delta: int,
-    revenue_delta: int,
-) -> None:
+def _ledger(ctx: Context, conversion_id: str, from_status: str | None, change: Change) -> None:
     repository.insert_status_change(
         ctx.conn,
         {
             "conversion_id": conversion_id,
             "at": ctx.request.received_at,
             "from_status": from_status,
-            "to_status": to_status,
-            "payout_delta_micros": payout_delta,
-            "revenue_delta_micros": revenue_delta,
+            "to_status": change.status,
+            "payout_delta_micros": change.payout_delta,
+            "revenue_delta_micros": change.revenue_delta,
+            "cost_delta_micros": change.cost_delta,
             "postback_id": None,
         },
     )

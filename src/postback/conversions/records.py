@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from postback.conversions.ledger import CostTerms
 from postback.conversions.reasons import Reason
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -48,7 +49,8 @@ class NetworkConfig:
 
 @dataclass(frozen=True, slots=True)
 class ClickRecord:
-    """The stored click a postback is attributed to, with its offer's defaults."""
+    """The stored click a postback is attributed to, with its offer's defaults and its
+    campaign's cost terms."""
 
     id: str
     created_at: datetime
@@ -61,6 +63,7 @@ class ClickRecord:
     network_id: int | None
     offer_payout_micros: int
     offer_currency: str
+    cost_terms: CostTerms
     source_postback_url: str | None
     source_events: tuple[str, ...] = ()
     source_statuses: tuple[str, ...] = ()

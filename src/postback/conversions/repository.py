@@ -13,10 +13,12 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
+from postback.conversions.ledger import CostTerms
 from postback.conversions.records import ClickRecord, NetworkConfig
 from postback.kit.writer import insert_later
 from postback.models import (
     Base,
+    Campaign,
     Click,
     Conversion,
     Network,
@@ -74,8 +76,11 @@ _CLICK = (
         TrafficSource.postback_statuses,
         TrafficSource.postback_status_names,
         TrafficSource.postback_signing_secret,
+        Campaign.cost_model,
+        Campaign.cost_micros,
     )
     .outerjoin(Offer, Offer.id == Click.offer_id)
+    .outerjoin(Campaign, Campaign.id == Click.campaign_id)
     .outerjoin(TrafficSource, TrafficSource.id == Click.traffic_source_id)
     .where(Click.id == bindparam("id"))
 )
@@ -85,8 +90,9 @@ _CLICK_SQL: dict[str, str] = {}
 
 
 def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
-    """The click and its offer and source settings, read through the driver: SQLAlchemy's
-    result processing (JSON, datetimes) was a third of a postback's cost."""
+    """The click with its offer's and source's settings and its campaign's cost terms, read
+    through the driver: SQLAlchemy's result processing (JSON, datetimes) was a third of a
+    postback's cost."""
     dialect = conn.dialect
     sql = _CLICK_SQL.get(dialect.name)
     if sql is None:
@@ -98,7 +104,7 @@ def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
     if row is None:
         return None
     (cid, created, campaign, offer, source, external, tokens, is_test, network, payout,
-     currency, url, events, statuses, names, signing) = row  # fmt: skip
+     currency, url, events, statuses, names, signing, cost_model, cost_micros) = row  # fmt: skip
     return ClickRecord(
         id=cid,
         created_at=_utc(created),
@@ -116,6 +122,7 @@ def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
         source_statuses=tuple(_json(statuses) or ()),
         source_status_names={str(k): str(v) for k, v in (_json(names) or {}).items()},
         source_signs=bool(signing),
+        cost_terms=CostTerms(cost_model or "none", cost_micros or 0),
     )
 
 
@@ -134,8 +141,8 @@ def _utc(value: Any) -> datetime:
 _CONVERSION_COLUMNS = (
     "id", "click_id", "dedupe_key", "created_at", "updated_at", "click_at", "campaign_id",
     "offer_id", "network_id", "traffic_source_id", "event", "txid", "status", "payout_micros",
-    "revenue_micros", "commission_micros", "original_amount", "original_currency", "fx_rate",
-    "fx_date", "params", "is_test",
+    "revenue_micros", "commission_micros", "cost_micros", "original_amount",
+    "original_currency", "fx_rate", "fx_date", "params", "is_test",
 )  # fmt: skip
 _TIMES = {"created_at", "updated_at", "click_at"}
 
@@ -160,6 +167,7 @@ _EXISTING = select(
     Conversion.payout_micros,
     Conversion.revenue_micros,
     Conversion.commission_micros,
+    Conversion.cost_micros,
     Conversion.is_test,
     Conversion.txid,
 ).where(

@@ -43,6 +43,10 @@ class ConversionOut(Output):
     payout: MicrosText = Field(validation_alias="payout_micros")
     revenue: MicrosText = Field(validation_alias="revenue_micros")
     commission: MicrosText = Field(validation_alias="commission_micros")
+    cost: MicrosText = Field(
+        validation_alias="cost_micros",
+        description="What the conversion costs under a CPA or RevShare campaign, else 0",
+    )
     currency: str = Field(default="", description="The account currency of the amounts above")
     original_amount: str
     original_currency: str
@@ -58,6 +62,7 @@ class StatusChangeOut(Output):
     to_status: str
     payout_delta: MicrosText = Field(validation_alias="payout_delta_micros")
     revenue_delta: MicrosText = Field(validation_alias="revenue_delta_micros")
+    cost_delta: MicrosText = Field(validation_alias="cost_delta_micros")
     postback_id: str | None
 
 

@@ -27,9 +27,12 @@ CONV_METRICS = (
     "refunded",
     "chargeback",
     "revenue_micros",
+    "cost_micros",  # what conversions cost (CPA, RevShare); clicks carry their own cost
 )
+REVENUE = CONV_METRICS.index("revenue_micros")
+CONV_COST = CONV_METRICS.index("cost_micros")
 CLICK_METRICS = ("clicks", "unique_clicks", "cost_micros")
-_STATUS_SLOT = {s: i for i, s in enumerate(CONV_METRICS[1:6], start=1)}
+_STATUS_SLOT = {s: i for i, s in enumerate(CONV_METRICS[1:REVENUE], start=1)}
 
 Key = tuple[Any, ...]
 
@@ -93,7 +96,9 @@ def click_facts(
         )
 
 
-def ledger_vector(from_status: str | None, to_status: str, revenue_delta: int) -> tuple[int, ...]:
+def ledger_vector(
+    from_status: str | None, to_status: str, revenue_delta: int, cost_delta: int
+) -> tuple[int, ...]:
     """What one ledger row changes: the first row creates the conversion; later ones move it
     from one status to another. Their sum is the conversion's current state."""
     vec = [0] * len(CONV_METRICS)
@@ -103,7 +108,8 @@ def ledger_vector(from_status: str | None, to_status: str, revenue_delta: int) -
         vec[_STATUS_SLOT[from_status]] -= 1
     if to_status in _STATUS_SLOT:
         vec[_STATUS_SLOT[to_status]] += 1
-    vec[-1] = revenue_delta
+    vec[REVENUE] = revenue_delta
+    vec[CONV_COST] = cost_delta
     return tuple(vec)
 
 
@@ -113,7 +119,9 @@ def ledger_facts(
     """Facts of ledger rows joined to their conversion and click, once per basis: 0 buckets by
     the conversion's time, 1 by its click's time."""
     for row in rows:
-        vec = ledger_vector(row.from_status, row.to_status, row.revenue_delta_micros)
+        vec = ledger_vector(
+            row.from_status, row.to_status, row.revenue_delta_micros, row.cost_delta_micros
+        )
         dims = dims_of(row, network_of)
         tokens = report_tokens(row.tokens, row.external_id)
         for basis in bases:

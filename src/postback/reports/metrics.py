@@ -2,6 +2,10 @@
 
 Money is exact: sums stay integer micros and are written as decimal strings. Ratios are rounded
 half-even: CR and ROI as percentages to 2 places, EPC and CPA to the micro.
+
+Cost is what the clicks cost plus what the conversions cost (CPA and RevShare campaigns), the
+latter on the same basis as the conversions: by conversion time, or by click time. So cost,
+profit, ROI and CPA are per basis, and `count_by=both` gives `cost` and `click_time_cost`.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from postback.kit.money import MICROS, format_micros
-from postback.reports.facts import CONV_METRICS
+from postback.reports.facts import CONV_COST, CONV_METRICS, REVENUE
 
 _PCT = Decimal("0.01")
 _MICRO = Decimal("0.000001")
 CONVERSION_FIELDS = (
+    "cost",
     "conversions",
     "events",
     "approved",
@@ -63,23 +68,25 @@ def _ratio(num: Decimal, den: int, quant: Decimal) -> str | None:
 
 
 def metrics(sums: Sums, bases: tuple[int, ...]) -> dict[str, Any]:
-    clicks, unique, cost = sums.clicks
-    out: dict[str, Any] = {"clicks": clicks, "unique_clicks": unique, "cost": format_micros(cost)}
+    clicks, unique, click_cost = sums.clicks
+    out: dict[str, Any] = {"clicks": clicks, "unique_clicks": unique}
     for i, basis in enumerate(bases):
         prefix = "click_time_" if i else ""
-        conv = _conversion_metrics(sums, basis, clicks, cost)
+        conv = _conversion_metrics(sums, basis, clicks, click_cost)
         out.update({prefix + k: v for k, v in conv.items()})
     return out
 
 
-def _conversion_metrics(sums: Sums, basis: int, clicks: int, cost: int) -> dict[str, Any]:
+def _conversion_metrics(sums: Sums, basis: int, clicks: int, click_cost: int) -> dict[str, Any]:
     vec = sums.conversions.get(basis, [0] * len(CONV_METRICS))
-    conversions, revenue = vec[0], vec[-1]
+    conversions, revenue = vec[0], vec[REVENUE]
+    cost = click_cost + vec[CONV_COST]
     profit = revenue - cost
     return {
+        "cost": format_micros(cost),
         "conversions": conversions,
         "events": dict(sorted(sums.events.get(basis, {}).items())),
-        **{name: vec[i] for i, name in enumerate(CONV_METRICS[1:6], start=1)},
+        **{name: vec[i] for i, name in enumerate(CONV_METRICS[1:REVENUE], start=1)},
         "cr": _ratio(Decimal(conversions) * 100, clicks, _PCT),
         "revenue": format_micros(revenue),
         "profit": format_micros(profit),
