@@ -67,6 +67,13 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         def _fail(self) -> None:
             self._reply(500, b"boom \x00\x01 <html>" + b"x" * 5000)
 
+        def _flaky(self) -> None:
+            # Fails the first request to its path, then answers 200: a receiver that was down.
+            if [h.path for h in receiver.hits].count(urlsplit(self.path).path) == 1:
+                self._reply(500, b"down for maintenance")
+            else:
+                self._reply(200)
+
         def _gone(self) -> None:
             self._reply(410, b"gone")
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from postback.dashboard.debugger_clicks import router as debugger_clicks
+from postback.dashboard.debugger_conversions import router as debugger_conversions
+from postback.dashboard.debugger_deliveries import router as debugger_deliveries
+from postback.dashboard.debugger_postbacks import router as debugger_postbacks
 from postback.dashboard.login import router as login
 from postback.dashboard.overview import router as overview
+from postback.dashboard.reports_page import router as reports_page
 from postback.dashboard.settings import router as settings
 from postback.dashboard.static import router as static
 
@@ -14,5 +19,10 @@ ROUTERS: list[APIRouter] = [
     static,
     login,
     overview,
+    reports_page,
+    debugger_conversions,
+    debugger_clicks,
+    debugger_postbacks,
+    debugger_deliveries,
     settings,
 ]
