@@ -23,6 +23,7 @@ from postback.models import (
     Click,
     Conversion,
     ConversionStatusChange,
+    Lander,
     Network,
     Offer,
     TrafficSource,
@@ -44,7 +45,8 @@ COST_TERMS = [CostTerms(), CostTerms("cpa", 1_250_000), CostTerms("revshare", 33
 class Config:
     campaigns: list[tuple[int, int]]  # (campaign_id, traffic_source_id)
     offers: list[int]
-    terms: dict[int, CostTerms]  # campaign_id -> its conversion cost terms
+    terms: dict[int, CostTerms]
+    landers: list[int]  # campaign_id -> its conversion cost terms
 
 
 def make_config(conn: Connection) -> Config:
@@ -63,6 +65,12 @@ def make_config(conn: Connection) -> Config:
         ).inserted_primary_key[0]  # type: ignore[attr-defined]
         for i in range(2)
     ]
+    landers = [
+        conn.execute(
+            Lander.__table__.insert().values(name=f"l{i}", url="https://l.test/")
+        ).inserted_primary_key[0]  # type: ignore[attr-defined]
+        for i in range(2)
+    ]
     campaigns = []
     terms = {}
     for i, cost in enumerate(COST_TERMS):
@@ -74,7 +82,7 @@ def make_config(conn: Connection) -> Config:
         ).inserted_primary_key[0]  # type: ignore[attr-defined]  # fmt: skip
         campaigns.append((cid, src[i % 2]))
         terms[cid] = cost
-    return Config(campaigns, offers, terms)
+    return Config(campaigns, offers, terms, landers)
 
 
 def click_id_at(moment: datetime, rng: random.Random) -> str:
@@ -105,6 +113,7 @@ def _click(cfg: Config, rng: random.Random, base: datetime) -> dict[str, Any]:
         "created_at": at,
         "campaign_id": campaign_id,
         "offer_id": rng.choice([*cfg.offers, None]),
+        "lander_id": rng.choice([*cfg.landers, None]),
         "traffic_source_id": source_id,
         "ip": rng.choice(["10.0.0.1", "10.0.0.2", "10.0.0.3", None]),
         "country": rng.choice(COUNTRIES),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -341,3 +342,37 @@ def test_cap_settings_are_validated(api: httpx.Client) -> None:
     assert made["cap_timezone"] == "Europe/Berlin" and made["daily_cap"] is None
     self_ref = api.patch(f"/api/v1/offers/{made['id']}", json={"cap_fallback_offer_id": made["id"]})
     assert fields_of(self_ref) == {"cap_fallback_offer_id"}
+
+
+# Reports by lander
+
+
+def test_a_report_groups_and_filters_by_lander(
+    live: LiveServer, api: httpx.Client, http: httpx.Client
+) -> None:
+    net = network(api)
+    first, second = lander(api, "first"), lander(api, "second")
+    made = campaign(
+        api,
+        traffic_source_id=source(api),
+        landers=[{"lander_id": first}, {"lander_id": second}],
+        offers=[{"offer_id": offer(api, "o", net["id"])}],
+    )
+    by_lander: dict[str, list[str]] = {"first.test": [], "second.test": []}
+    for _ in range(40):
+        resp = http.get(f"/c/{made['key']}")
+        by_lander[host_of(resp)].append(param(resp, "c"))
+    assert all(by_lander.values()), "both landers should get clicks from 40"
+    for clickid in by_lander["first.test"][:2]:
+        postback(http, net["key"], clickid)
+    today = datetime.now(UTC).date()
+    range_ = {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
+    report = api.get("/api/v1/reports", params={"group_by": "landing_page", **range_})
+    assert report.status_code == 200, report.text
+    rows = {r["lander_name"]: r for r in report.json()["rows"]}
+    assert rows["first"]["lander"] == first
+    assert rows["first"]["clicks"] == len(by_lander["first.test"])
+    assert rows["second"]["clicks"] == len(by_lander["second.test"])
+    assert (rows["first"]["conversions"], rows["second"]["conversions"]) == (2, 0)
+    only = api.get("/api/v1/reports", params={"group_by": "lander", "lander": second, **range_})
+    assert [r["lander"] for r in only.json()["rows"]] == [second]

@@ -22,7 +22,7 @@ from tests.reportdata import make_rows, truth
 BASES = [datetime(2024, 3, 8, tzinfo=UTC), datetime(2024, 11, 1, tzinfo=UTC),
          datetime(2024, 4, 5, tzinfo=UTC)]  # fmt: skip
 ZONES = ["UTC", "Asia/Kathmandu", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe"]
-DIMS = ["campaign", "offer", "network", "traffic_source", "country", "device", "os",
+DIMS = ["campaign", "offer", "lander", "network", "traffic_source", "country", "device", "os",
         "token.zone", "sub1", "day", "hour", "week", "month"]  # fmt: skip
 FILTERS = [
     {},
@@ -68,6 +68,17 @@ def _compare(conn, params: dict[str, list[str]]) -> None:  # type: ignore[no-unt
     zone="UTC",
     filters={},
     count_by="conversion",
+    include_test=False,
+)
+@example(  # by lander: no rollup keeps it, so the whole range is folded from raw rows
+    seed=7,
+    n_clicks=80,
+    n_conv=30,
+    fold_hours=60,
+    group=["lander", "campaign"],
+    zone="Asia/Kolkata",
+    filters={},
+    count_by="both",
     include_test=False,
 )
 def test_report_equals_the_raw_rows(

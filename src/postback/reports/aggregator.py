@@ -83,7 +83,7 @@ def fold_clicks(
     count = 0
     for row in rows:
         (ident, created_at, campaign, offer, source, country, device, os_, browser, ip, tokens,
-         external_id, cost, is_test) = row  # fmt: skip
+         external_id, cost, is_test, _lander) = row  # fmt: skip
         count += 1
         q = int(created_at.timestamp()) // QUARTER
         visitor = (campaign, ip or ident, q // PER_DAY)

@@ -24,24 +24,27 @@ COLUMNS = {
     "campaign": "campaign_id",
     "traffic_source": "traffic_source_id",
     "offer": "offer_id",
+    "lander": "lander_id",
     "network": "network_id",
     "country": "country",
     "device": "device",
     "os": "os",
     "browser": "browser",
 }
-ID_DIMS = frozenset({"campaign", "traffic_source", "offer", "network"})
+ID_DIMS = frozenset({"campaign", "traffic_source", "offer", "lander", "network"})
+# Other names users reach for.
+ALIASES = {"landing_page": "lander", "lp": "lander"}
 # Common tokens may be named bare (group_by=zone); any token works as token.<name>.
 TOKEN_ALIASES = frozenset(
     {"zone", "placement", "creative", "site", "keyword"} | {f"sub{i}" for i in range(1, 11)}
 )
 TOKEN_PREFIX = "token."
-# landing_page is not offered: the schema has no landing pages yet.
+# No rollup keeps the lander: a report by lander folds the raw rows (exact, slower).
 
 
 def canonical(name: str) -> str | None:
     """The dimension's canonical name, or None when there is no such dimension."""
-    name = name.strip()
+    name = ALIASES.get(name.strip(), name.strip())
     if name in COLUMNS or name in TIME_UNITS:
         return name
     if name in TOKEN_ALIASES:

@@ -56,6 +56,7 @@ def dims_of(row: Any, network_of: dict[int, int]) -> dict[str, Any]:
         "campaign_id": row.campaign_id,
         "traffic_source_id": row.traffic_source_id or 0,
         "offer_id": offer_id,
+        "lander_id": row.lander_id or 0,
         "network_id": network_of.get(offer_id, 0),
         "country": row.country or "",
         "device": row.device or "",

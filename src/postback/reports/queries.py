@@ -27,6 +27,7 @@ from postback.models import (
     Click,
     Conversion,
     ConversionStatusChange,
+    Lander,
     Network,
     Offer,
     ReportVisitor,
@@ -57,6 +58,7 @@ _CLICK_COLUMNS = (
     Click.external_id,
     Click.cost_micros,
     Click.is_test,
+    Click.lander_id,
 )
 
 
@@ -89,6 +91,7 @@ def _ledger_select() -> Any:
             Conversion.traffic_source_id,
             Conversion.event,
             Conversion.is_test,
+            Click.lander_id,
             Click.country,
             Click.device,
             Click.os,
@@ -126,6 +129,7 @@ def names(conn: Connection) -> dict[str, dict[int, str]]:
     tables: dict[str, Any] = {
         "campaign": Campaign,
         "offer": Offer,
+        "lander": Lander,
         "traffic_source": TrafficSource,
         "network": Network,
     }
