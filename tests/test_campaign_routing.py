@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from postback.clicks.schemas import OfferRoute, PathRoute, RuleRoute
 from postback.models import Click, LanderClick
 from tests.conftest import LiveServer
 
@@ -376,3 +377,23 @@ def test_a_report_groups_and_filters_by_lander(
     assert (rows["first"]["conversions"], rows["second"]["conversions"]) == (2, 0)
     only = api.get("/api/v1/reports", params={"group_by": "lander", "lander": second, **range_})
     assert [r["lander"] for r in only.json()["rows"]] == [second]
+
+
+def test_rule_conditions_all_must_match_any_value_within_each() -> None:
+    path = PathRoute.build("p", 0, [], [OfferRoute(1, "https://o.test/", None, 1)])
+    rule = RuleRoute(
+        "US or DE phones, zone 1",
+        path,
+        country=frozenset({"US", "DE"}),
+        device=frozenset({"mobile"}),
+        os=None,
+        browser=None,
+        tokens=(("zone", frozenset({"1"})),),
+    )
+    row = {"country": "de", "device": "Mobile", "os": "Android", "browser": "Chrome"}
+    assert rule.matches(row, {"zone": "1"})
+    assert not rule.matches(row, {"zone": "2"})
+    assert not rule.matches(row, {})
+    assert not rule.matches({**row, "country": "FR"}, {"zone": "1"})
+    assert not rule.matches({**row, "country": None}, {"zone": "1"})
+    assert not rule.matches({**row, "device": "desktop"}, {"zone": "1"})
