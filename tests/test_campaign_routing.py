@@ -97,6 +97,8 @@ def test_a_click_shows_the_lander_then_lp_goes_to_the_offer(
         offers=[{"offer_id": target}],
     )
     assert made["landers"] == [{"lander_id": page, "weight": 100}]
+    links = api.get(f"/api/v1/campaigns/{made['id']}/links").json()
+    assert links["lander_click_url"] == f"{live.settings.public_url}/lp"
     first = http.get(f"/c/{made['key']}", params={"zone": "z 1"})
     assert host_of(first) == "lander.test"
     clickid = param(first, "c")

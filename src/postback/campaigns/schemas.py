@@ -265,3 +265,8 @@ class CampaignLinks(Output):
         description="Where we send conversions: the traffic source's outbound postback"
     )
     offers: list[OfferLink]
+    lander_click_url: str | None = Field(
+        default=None,
+        description="For the campaign's landers: the call-to-action link on to the offer "
+        "(found by cookie; add ?clickid={clickid} when the lander has the click ID)",
+    )

@@ -156,7 +156,12 @@ def links(session: Session, campaign_id: int, public_url: str) -> CampaignLinks:
         tracking_link=tracking_link(view, public_url),
         source_postback_url=view.source.postback_url if view.source else None,
         offers=items,
+        lander_click_url=f"{public_url.rstrip('/')}/lp" if _has_landers(view.campaign) else None,
     )
+
+
+def _has_landers(campaign: Campaign) -> bool:
+    return any(path["landers"] for path in campaign.paths)
 
 
 def _get(session: Session, campaign_id: int) -> Campaign:
