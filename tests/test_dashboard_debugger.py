@@ -270,7 +270,7 @@ def test_viewers_may_not_replay_and_forms_without_the_csrf_token_are_refused(
         bare = admin.post(action)
         assert bare.status_code == 403
     with live.runtime.db.session() as s:
-        assert s.get(Delivery, delivery.id).state == "dead"  # type: ignore[union-attr]
+        assert s.get(Delivery, delivery.id).state == "dead"
 
 
 def test_an_admin_replays_a_dead_delivery_and_the_worker_sends_it_again(

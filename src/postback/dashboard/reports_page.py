@@ -65,11 +65,11 @@ METRICS: dict[str, tuple[str, str]] = {
     "approved": ("Approved", "number"),
     "pending": ("Pending", "number"),
     "rejected": ("Rejected", "number"),
-    "cr": ("CR %", "percent"),
+    "cr": ("CR", "percent"),
     "revenue": ("Revenue", "money"),
     "cost": ("Cost", "money"),
     "profit": ("Profit", "money"),
-    "roi": ("ROI %", "percent"),
+    "roi": ("ROI", "percent"),
     "epc": ("EPC", "money"),
     "cpa": ("CPA", "money"),
 }
