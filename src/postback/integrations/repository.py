@@ -16,6 +16,10 @@ def click(session: Session, clickid: str) -> Click | None:
     return session.get(Click, clickid)
 
 
+def offer(session: Session, offer_id: int) -> Offer | None:
+    return session.get(Offer, offer_id)
+
+
 def conversion_of(session: Session, clickid: str) -> Conversion | None:
     query = select(Conversion).where(Conversion.click_id == clickid).order_by(Conversion.id)
     return session.scalars(query.limit(1)).first()

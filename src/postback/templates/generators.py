@@ -7,7 +7,7 @@ system replaces them, so they must reach it unencoded.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from urllib.parse import quote
 
 from postback.templates import registry
@@ -53,13 +53,25 @@ def tracking_link(
 
 
 def network_postback_url(
-    public_url: str, network_key: str, template: Template, secret: str | None
+    public_url: str,
+    network_key: str,
+    template: Template,
+    secret: str | None,
+    *,
+    fields: Collection[str] | None = None,
 ) -> str:
-    """The URL the network fires at us, its macros as the values of our receiver's parameters."""
+    """The URL the network fires at us, its macros as the values of our receiver's parameters.
+
+    `fields` keeps only the parameters that land in those receiver fields (a "simple" postback
+    is the click ID alone); None keeps them all."""
     base = f"{public_url.rstrip('/')}/postback/{network_key}"
     side = template.network or template_or_custom(None).network
     assert side is not None
-    pairs = list(side.postback.items())
+    pairs = [
+        (param, macro)
+        for param, macro in side.postback.items()
+        if fields is None or side.canonical(param) in fields
+    ]
     if secret:
         pairs.append(("token", quote(secret, safe="")))
     return base + "?" + _query(pairs)
