@@ -175,3 +175,14 @@ def test_four_groups_are_refused(viewer: httpx.Client) -> None:
     resp = viewer.get("/reports", params=query)
     assert resp.status_code == 422
     assert "group by at most 3 dimensions" in resp.text
+
+
+def test_landers_group_and_filter_like_the_other_config_rows(
+    live: LiveServer, http: httpx.Client, viewer: httpx.Client
+) -> None:
+    click(http, make_setup(live))
+    grouped = viewer.get("/reports", params={"group_by": "landing_page"})
+    assert grouped.status_code == 200
+    assert [r[0] for r in rows(grouped.text)] == ["(none)"]
+    unknown = viewer.get("/reports", params={"filter_by": "lander", "filter_value": "nobody"})
+    assert unknown.status_code == 422 and "no lander is named" in unknown.text

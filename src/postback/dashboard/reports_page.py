@@ -47,6 +47,7 @@ DIMENSIONS: dict[str, str] = {
     "traffic_source": "Traffic source",
     "network": "Network",
     "offer": "Offer",
+    "lander": "Lander",
     "country": "Country",
     "device": "Device",
     "os": "OS",
@@ -211,10 +212,11 @@ def _id_of(dim: str, value: str, named: dict[str, dict[int, str]]) -> str:
     if dim not in ID_DIMS or value.isdigit():
         return value
     wanted = value.casefold()
-    found = [i for i, name in named[dim].items() if name.casefold() == wanted]
+    found = [i for i, name in named.get(dim, {}).items() if name.casefold() == wanted]
     if len(found) != 1:
         what = "no" if not found else "more than one"
-        raise Unprocessable(f"filter: {what} {DIMENSIONS[dim].lower()} is named {value!r}")
+        label = DIMENSIONS.get(dim, dim).lower()
+        raise Unprocessable(f"filter: {what} {label} is named {value!r}")
     return str(found[0])
 
 
@@ -254,7 +256,7 @@ def dimension_text(row: dict[str, Any], dim: str) -> str:
     value = row.get(dim)
     if dim in ID_DIMS:
         name = row.get(f"{dim}_name")
-        return name or (f"{DIMENSIONS[dim].lower()} {value}" if value else "(none)")
+        return name or (f"{DIMENSIONS.get(dim, dim).lower()} {value}" if value else "(none)")
     return "(none)" if value in (None, "") else str(value)
 
 
