@@ -264,7 +264,11 @@ class ConversionStatusChange(Base):
     payout_delta_micros: Mapped[int] = mapped_column(BigInteger)
     revenue_delta_micros: Mapped[int] = mapped_column(BigInteger)
     cost_delta_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The postback-log row of the postback that made the change, if one did.
     postback_id: Mapped[str | None] = mapped_column(String(26))
+    # "postback", or "manual" for a change made through the conversions API by an API key.
+    origin: Mapped[str] = mapped_column(String(12), default="postback", server_default="postback")
+    api_key_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class PostbackLogEntry(Base):

@@ -1,4 +1,5 @@
-"""The pipeline's last step: record the conversion under the duplicate rules, in one go.
+"""Record a conversion under the duplicate rules, in one go: the postback pipeline's last step
+and the manual create of the conversions API (conversions/manual.py) share this code path.
 
 Insert-or-detect-duplicate is a single INSERT ... ON CONFLICT DO NOTHING; only a conflict
 leads to reading (and on PostgreSQL locking) the existing row to apply the repeat rules.
@@ -6,35 +7,61 @@ leads to reading (and on PostgreSQL locking) the existing row to apply the repea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
+from sqlalchemy import Connection
 
 from postback.conversions import repository
-from postback.conversions.fx import UnknownCurrency, rates
+from postback.conversions.fx import Rate, UnknownCurrency, rates
 from postback.conversions.ledger import Change, first_change, repeat_change
 from postback.conversions.parsing import Refused
 from postback.conversions.reasons import Reason
-from postback.conversions.records import ClickRecord, Outcome
+from postback.conversions.records import ClickRecord, NetworkConfig, Outcome
 from postback.kit import macros
 from postback.kit.ids import new_id
 from postback.kit.money import format_micros, to_micros
 
-if TYPE_CHECKING:
-    from postback.conversions.service import Context
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who makes a change, kept on its ledger row: a postback (with its log row's id) or an
+    admin through the conversions API (with the API key's id)."""
+
+    kind: str = "postback"  # or "manual"
+    postback_id: str | None = None
+    api_key_id: int | None = None
 
 
-def record_conversion(ctx: Context) -> Outcome:
-    click, v = ctx.click, ctx.values
-    assert click is not None
-    mode = ctx.network.mode_for(v["event"]) if ctx.network else "ignore"
+@dataclass(slots=True)
+class Recording:
+    """One conversion to record, as the pipeline's steps (or the manual create) checked it.
+
+    `values` holds payout, payout_explicit, currency, commission, event, status,
+    status_explicit and txid, as `service.conversion_values` makes them."""
+
+    conn: Connection
+    click: ClickRecord
+    network: NetworkConfig | None
+    values: dict[str, Any]
+    params: dict[str, Any]
+    account_currency: str
+    at: datetime
+    origin: Origin
+    is_test: bool
+
+
+def record(rec: Recording) -> Outcome:
+    click, v = rec.click, rec.values
+    mode = rec.network.mode_for(v["event"]) if rec.network else "ignore"
     dedupe_key = (v["txid"] or "") if mode == "new_per_txid" else ""
-    payout_micros, rate = _to_account(ctx, v["payout"], v["currency"])
-    commission_micros, _ = _to_account(ctx, v["commission"], v["currency"])
+    payout_micros, rate = _to_account(rec, v["payout"], v["currency"])
+    commission_micros, _ = _to_account(rec, v["commission"], v["currency"])
     first = first_change(v["status"], payout_micros, commission_micros, click.cost_terms)
-    now = ctx.request.received_at
+    now = rec.at
     row = {
         "id": new_id(),
         "click_id": click.id,
@@ -44,7 +71,7 @@ def record_conversion(ctx: Context) -> Outcome:
         "click_at": click.created_at,
         "campaign_id": click.campaign_id,
         "offer_id": click.offer_id,
-        "network_id": ctx.network.id if ctx.network else None,
+        "network_id": rec.network.id if rec.network else None,
         "traffic_source_id": click.traffic_source_id,
         "event": v["event"],
         "txid": v["txid"],
@@ -57,21 +84,20 @@ def record_conversion(ctx: Context) -> Outcome:
         "original_currency": v["currency"],
         "fx_rate": format(rate.value, "f"),
         "fx_date": rate.on.isoformat() if rate.on else None,
-        "params": ctx.fields.params,
-        "is_test": click.is_test,
+        "params": rec.params,
+        "is_test": rec.is_test,
     }
-    if repository.insert_conversion(ctx.conn, row):
-        _ledger(ctx, row["id"], None, first)
-        _queue_delivery(ctx, click, row, ctx.settings.account_currency)
-        return Outcome(Reason.ACCEPTED, conversion_id=row["id"])
-    return _repeat(ctx, row, mode)
+    if repository.insert_conversion(rec.conn, row):
+        write_ledger(rec.conn, rec.at, rec.origin, row["id"], None, first)
+        queued = queue_delivery(rec.conn, rec.at, click, row, rec.account_currency)
+        return Outcome(Reason.ACCEPTED, conversion_id=row["id"], queued=queued)
+    return _repeat(rec, row, mode)
 
 
-def _repeat(ctx: Context, row: dict[str, Any], mode: str) -> Outcome:
-    v, click = ctx.values, ctx.click
-    assert click is not None
+def _repeat(rec: Recording, row: dict[str, Any], mode: str) -> Outcome:
+    v, click = rec.values, rec.click
     existing = repository.lock_conversion(
-        ctx.conn, row["click_id"], row["event"], row["dedupe_key"]
+        rec.conn, row["click_id"], row["event"], row["dedupe_key"]
     )
     change = repeat_change(
         mode,
@@ -87,8 +113,32 @@ def _repeat(ctx: Context, row: dict[str, Any], mode: str) -> Outcome:
     )
     if change is None:
         return Outcome(Reason.DUPLICATE, "already recorded", conversion_id=existing.id)
+    queued = apply_change(
+        rec.conn, rec.at, rec.origin, existing, change, click, row["event"], rec.account_currency
+    )
+    return Outcome(
+        Reason.UPDATED,
+        f"{existing.status} -> {change.status}",
+        conversion_id=existing.id,
+        queued=queued,
+    )
+
+
+def apply_change(
+    conn: Connection,
+    at: datetime,
+    origin: Origin,
+    existing: Any,
+    change: Change,
+    click: ClickRecord,
+    event: str,
+    account_currency: str,
+) -> bool:
+    """Move a locked conversion (`existing`, a row of repository.lock_conversion) to `change`:
+    update it, append its ledger row and, on a new status, queue the outbound postback.
+    Shared by repeated postbacks and the API's status change. True when a delivery was queued."""
     repository.update_conversion(
-        ctx.conn,
+        conn,
         existing.id,
         {
             "status": change.status,
@@ -96,63 +146,75 @@ def _repeat(ctx: Context, row: dict[str, Any], mode: str) -> Outcome:
             "commission_micros": change.commission_micros,
             "revenue_micros": change.revenue_micros,
             "cost_micros": change.cost_micros,
-            "updated_at": ctx.request.received_at,
+            "updated_at": at,
         },
     )
-    _ledger(ctx, existing.id, existing.status, change)
-    if change.status != existing.status:
-        updated = {
-            **row,
-            "id": existing.id,
-            "status": change.status,
-            "payout_micros": change.payout_micros,
-            "txid": existing.txid,
-        }
-        _queue_delivery(ctx, click, updated, ctx.settings.account_currency)
-    return Outcome(
-        Reason.UPDATED, f"{existing.status} -> {change.status}", conversion_id=existing.id
-    )
+    write_ledger(conn, at, origin, existing.id, existing.status, change)
+    if change.status == existing.status:
+        return False
+    updated = {
+        "id": existing.id,
+        "event": event,
+        "status": change.status,
+        "payout_micros": change.payout_micros,
+        "txid": existing.txid,
+        "is_test": existing.is_test,
+    }
+    return queue_delivery(conn, at, click, updated, account_currency)
 
 
-def _ledger(ctx: Context, conversion_id: str, from_status: str | None, change: Change) -> None:
+def write_ledger(
+    conn: Connection,
+    at: datetime,
+    origin: Origin,
+    conversion_id: str,
+    from_status: str | None,
+    change: Change,
+) -> None:
     repository.insert_status_change(
-        ctx.conn,
+        conn,
         {
             "conversion_id": conversion_id,
-            "at": ctx.request.received_at,
+            "at": at,
             "from_status": from_status,
             "to_status": change.status,
             "payout_delta_micros": change.payout_delta,
             "revenue_delta_micros": change.revenue_delta,
             "cost_delta_micros": change.cost_delta,
-            "postback_id": None,
+            "postback_id": origin.postback_id,
+            "origin": origin.kind,
+            "api_key_id": origin.api_key_id,
         },
     )
 
 
-def _queue_delivery(ctx: Context, click: ClickRecord, row: dict[str, Any], currency: str) -> None:
-    """Outbox: the outbound postback is queued in the conversion's own transaction."""
-    if click.is_test or not click.source_wants(row["event"], row["status"]):
-        return
+def queue_delivery(
+    conn: Connection, at: datetime, click: ClickRecord, row: dict[str, Any], currency: str
+) -> bool:
+    """Outbox: the outbound postback is queued in the conversion's own transaction. Test
+    conversions are never sent. True when a delivery was queued."""
+    if row["is_test"] or not click.source_wants(row["event"], row["status"]):
+        return False
     assert click.source_postback_url is not None
     values = macro_values(click, row, currency)
     repository.insert_delivery(
-        ctx.conn,
+        conn,
         {
             "id": new_id(),
             "conversion_id": row["id"],
             "traffic_source_id": click.traffic_source_id,
             "url": macros.fill(click.source_postback_url, values),
             "method": "POST" if click.source_signs else "GET",
-            "body": _webhook_body(values, ctx.request.received_at) if click.source_signs else None,
+            "body": _webhook_body(values, at) if click.source_signs else None,
             "state": "pending",
             "attempts": 0,
-            "next_attempt_at": ctx.request.received_at,
-            "created_at": ctx.request.received_at,
+            "next_attempt_at": at,
+            "created_at": at,
             "event": row["event"],
             "status": row["status"],
         },
     )
+    return True
 
 
 def macro_values(click: ClickRecord, row: dict[str, Any], currency: str) -> dict[str, object]:
@@ -182,9 +244,14 @@ def _webhook_body(values: dict[str, object], at: datetime) -> str:
     return orjson.dumps(event).decode()
 
 
-def _to_account(ctx: Context, amount: Decimal, currency: str) -> tuple[int, Any]:
+def _to_account(rec: Recording, amount: Decimal, currency: str) -> tuple[int, Rate]:
+    return to_account(amount, currency, rec.account_currency, rec.at)
+
+
+def to_account(amount: Decimal, currency: str, account: str, at: datetime) -> tuple[int, Rate]:
+    """`amount` in `currency` as micros of the account currency, at the rate of `at`'s day."""
     try:
-        rate = rates.rate(currency, ctx.settings.account_currency, ctx.request.received_at.date())
+        rate = rates.rate(currency, account, at.date())
     except UnknownCurrency as exc:
         raise Refused(Reason.INVALID_CURRENCY, f"no exchange rate for {currency}") from exc
     return to_micros(amount * rate.value), rate

@@ -103,3 +103,4 @@ class Outcome:
     conversion_id: str | None = None
     log_id: str | None = None
     parsed: dict[str, Any] = field(default_factory=dict)
+    queued: bool = False  # an outbound postback was queued

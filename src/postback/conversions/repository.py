@@ -208,6 +208,21 @@ def lock_conversion(conn: Connection, click_id: str, event: str, dedupe_key: str
     return row
 
 
+_BY_ID = select(*_EXISTING.selected_columns, Conversion.click_id, Conversion.event).where(
+    Conversion.id == bindparam("id")
+)
+_BY_ID_LOCKED = _BY_ID.with_for_update()
+
+
+def lock_conversion_by_id(conn: Connection, conversion_id: str) -> Row[Any] | None:
+    """A conversion by id, locked until the transaction ends (on SQLite the transaction holds
+    the write lock from its first statement, see kit/db.py), so that a status change and a
+    racing repeat postback apply one after the other to the latest state."""
+    stmt = _BY_ID_LOCKED if conn.dialect.name == "postgresql" else _BY_ID
+    row: Row[Any] | None = conn.execute(stmt, {"id": conversion_id}).one_or_none()  # type: ignore[assignment]
+    return row
+
+
 _UPDATE_CONVERSION = update(_TABLES["conversions"]).where(
     Conversion.id == bindparam("conversion_id")
 )

@@ -1,13 +1,30 @@
-"""Conversion payloads for the admin API's read endpoints."""
+"""Conversion payloads of the admin API: reads, the manual create and the status change."""
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from postback.kit.fields import ConversionStatus, Filters, MicrosText, Output, RowId, UtcDatetime
+from postback.kit.fields import (
+    Amount,
+    ConversionStatus,
+    Currency,
+    EventName,
+    Filters,
+    Input,
+    MicrosText,
+    Output,
+    ParamName,
+    RowId,
+    UtcDatetime,
+)
 from postback.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from postback.models import TOKEN_VALUE_MAX
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=TOKEN_VALUE_MAX)]
+MAX_PARAMS = 100  # as many as an inbound postback keeps (conversions/receiver.py)
 
 
 class ConversionFilters(Filters):
@@ -63,8 +80,78 @@ class StatusChangeOut(Output):
     payout_delta: MicrosText = Field(validation_alias="payout_delta_micros")
     revenue_delta: MicrosText = Field(validation_alias="revenue_delta_micros")
     cost_delta: MicrosText = Field(validation_alias="cost_delta_micros")
-    postback_id: str | None
+    postback_id: str | None = Field(description="The postback-log row of the postback that did it")
+    origin: str = Field(description="`postback`, or `manual` for a change through this API")
+    api_key_id: int | None = Field(description="The API key that made a manual change")
 
 
 class ConversionDetail(ConversionOut):
     history: list[StatusChangeOut] = Field(default_factory=list, description="Oldest first")
+
+
+class ConversionCreate(Input):
+    """A conversion reported outside postbacks (a CSV, an e-mail), recorded under the same rules
+    as a postback with these canonical fields."""
+
+    clickid: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    event: EventName | None = Field(default=None, description="Default `conversion`")
+    status: ConversionStatus | None = Field(default=None, description="Default `approved`")
+    payout: Amount | None = Field(
+        default=None, description="In `currency`; the offer's payout when left out"
+    )
+    currency: Currency | None = Field(
+        default=None, description="Default: the offer's (with its payout), the network's, ours"
+    )
+    txid: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = Field(
+        default=None, max_length=TOKEN_VALUE_MAX
+    )
+    com: Amount | None = Field(default=None, description="Commission, in `currency`")
+    comperc: Amount | None = Field(
+        default=None, description="Commission as a percentage of the payout, when `com` is 0"
+    )
+    params: dict[ParamName, Text] = Field(default_factory=dict, max_length=MAX_PARAMS)
+    test: bool = Field(default=False, description="A test conversion: no outbound postback")
+    ignore_window: bool = Field(
+        default=False,
+        description="Record it even if the click is older than the network's lookback window",
+    )
+
+    @field_validator("comperc")
+    @classmethod
+    def _percent(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value > 100:
+            raise ValueError("must be a percentage from 0 to 100")
+        return value
+
+
+class StatusChange(Input):
+    """A new status (and payout) for a conversion, e.g. a lead the advertiser rejected."""
+
+    status: ConversionStatus
+    payout: Amount | None = Field(
+        default=None, description="A new payout in `currency`; the payout stays when left out"
+    )
+    currency: Currency | None = Field(
+        default=None, description="The currency of `payout`; default the account currency"
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _with_payout(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("payout") is None:
+            raise ValueError("is only used with a payout")
+        return value
+
+
+class ConversionWritten(ConversionDetail):
+    """The conversion after a manual create or status change, with its whole history."""
+
+    result: Literal["accepted", "updated", "unchanged"] = Field(
+        description="`accepted`: a new conversion; `updated`: an existing one changed (a "
+        "repeat under the network's duplicate mode, or a status change); `unchanged`: the "
+        "status and payout were already these, so no ledger row was added"
+    )
+    detail: str = ""
+    delivery_queued: bool = Field(
+        default=False, description="An outbound postback to the traffic source was queued"
+    )

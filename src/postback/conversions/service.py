@@ -13,6 +13,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -24,7 +25,7 @@ from postback.conversions import parsing, repository
 from postback.conversions.fx import rates
 from postback.conversions.parsing import Fields, Refused
 from postback.conversions.reasons import Reason
-from postback.conversions.recording import record_conversion
+from postback.conversions.recording import Origin, Recording, record
 from postback.conversions.records import ClickRecord, NetworkConfig, Outcome, PostbackRequest
 from postback.kit.cache import TTLCache
 from postback.kit.ids import looks_like_click_id, new_id
@@ -48,6 +49,8 @@ class Context:
     clickid: str = ""
     values: dict[str, Any] = field(default_factory=dict)
     trace: Trace | None = None  # only a dry-run replay (lab/replay.py) passes one
+    # Made up front, so the ledger row can point at the log row written last.
+    log_id: str = field(default_factory=new_id)
 
 
 Step = Callable[[Context], None]
@@ -164,20 +167,41 @@ def network_from_click(ctx: Context) -> None:
 
 def parse_values(ctx: Context) -> None:
     assert ctx.click is not None
-    f, network = ctx.fields, ctx.network
+    network = ctx.network
+    ctx.values = conversion_values(
+        ctx.fields,
+        ctx.click,
+        network.currency if network else None,
+        network.status_map if network else {},
+        ctx.request.path_currency,
+        ctx.settings.account_currency,
+    )
+
+
+def conversion_values(
+    f: Fields,
+    click: ClickRecord,
+    network_currency: str | None,
+    status_map: dict[str, str],
+    path_currency: str | None,
+    account_currency: str,
+) -> dict[str, Any]:
+    """Payout, currency, commission, event, status and txid of a conversion, with the defaults
+    a postback gets: the offer's payout (in its currency) when none is sent; else the currency
+    sent, the path's, the network's, then the account's."""
     payout = parsing.parse_payout(f)
     currency = parsing.parse_currency(f, rates.currencies()) if f.get("currency") else None
     if payout is None:
-        payout = Decimal(ctx.click.offer_payout_micros) / 1_000_000
-        currency = currency or ctx.click.offer_currency
-    currency = currency or ctx.request.path_currency or (network.currency if network else None)
-    ctx.values = {
+        payout = Decimal(click.offer_payout_micros) / 1_000_000
+        currency = currency or click.offer_currency
+    currency = currency or path_currency or network_currency
+    return {
         "payout": payout,
         "payout_explicit": f.get("payout") is not None,
-        "currency": currency or ctx.settings.account_currency,
+        "currency": currency or account_currency,
         "commission": _commission(f, payout),
         "event": parsing.parse_event(f),
-        "status": parsing.parse_status(f, network.status_map if network else {}),
+        "status": parsing.parse_status(f, status_map),
         "status_explicit": f.get("status") is not None,
         "txid": parsing.parse_txid(f),
     }
@@ -193,8 +217,13 @@ def _commission(f: Fields, payout: Decimal) -> Decimal:
 
 def check_window(ctx: Context) -> None:
     assert ctx.click is not None
-    lookback = ctx.network.lookback if ctx.network else None
-    if lookback is not None and ctx.request.received_at - ctx.click.created_at > lookback:
+    check_lookback(ctx.click, ctx.network, ctx.request.received_at)
+
+
+def check_lookback(click: ClickRecord, network: NetworkConfig | None, at: datetime) -> None:
+    """Refuse a conversion at `at` for a click older than the network's lookback window."""
+    lookback = network.lookback if network else None
+    if lookback is not None and at - click.created_at > lookback:
         raise Refused(
             Reason.OUTSIDE_WINDOW,
             f"the click is older than the {lookback.days}-day lookback window",
@@ -212,6 +241,22 @@ STEPS: tuple[Step, ...] = (
     parse_values,
     check_window,
 )
+
+
+def record_conversion(ctx: Context) -> Outcome:
+    assert ctx.click is not None
+    recording = Recording(
+        conn=ctx.conn,
+        click=ctx.click,
+        network=ctx.network,
+        values=ctx.values,
+        params=ctx.fields.params,
+        account_currency=ctx.settings.account_currency,
+        at=ctx.request.received_at,
+        origin=Origin("postback", postback_id=ctx.log_id),
+        is_test=ctx.click.is_test,
+    )
+    return record(recording)
 
 
 def process(
@@ -232,6 +277,7 @@ def process(
     except Refused as refused:
         outcome = Outcome(refused.reason, refused.detail)
     outcome.parsed = _parsed(ctx)
+    outcome.log_id = ctx.log_id
     write_log(conn, request, outcome, ctx)
     return outcome
 
@@ -247,7 +293,7 @@ def _parsed(ctx: Context) -> dict[str, Any]:
 def write_log(
     conn: Connection, request: PostbackRequest, outcome: Outcome, ctx: Context | None
 ) -> None:
-    outcome.log_id = new_id()
+    outcome.log_id = outcome.log_id or new_id()
     repository.insert_log(
         conn,
         {
