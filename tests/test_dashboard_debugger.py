@@ -295,3 +295,19 @@ def test_an_admin_replays_a_dead_delivery_and_the_worker_sends_it_again(
     assert first_column_ids(dead, "deliveries") == []
     delivered = admin.get("/deliveries", params={"state": "delivered"}).text
     assert first_column_ids(delivered, "deliveries") == [delivery.id]
+
+
+def test_a_conversion_history_says_who_made_each_change(
+    live: LiveServer, http: httpx.Client, api: httpx.Client, admin: httpx.Client
+) -> None:
+    setup = make_setup(live)
+    cid = click(http, setup)
+    made = api.post("/api/v1/conversions", json={"clickid": cid, "payout": "3"})
+    assert made.status_code == 201, made.text
+    conversion_id = made.json()["id"]
+    changed = api.patch(f"/api/v1/conversions/{conversion_id}", json={"status": "rejected"})
+    assert changed.status_code == 200, changed.text
+    page = admin.get(f"/conversions/{conversion_id}")
+    history = page.text.split('id="history"')[1].split("</table>")[0]
+    assert history.count("by hand (API key #") == 2
+    assert "the postback" not in history
