@@ -84,7 +84,7 @@ def record(rec: Recording) -> Outcome:
         "original_currency": v["currency"],
         "fx_rate": format(rate.value, "f"),
         "fx_date": rate.on.isoformat() if rate.on else None,
-        "params": rec.params,
+        "params": rec.params or {},
         "is_test": rec.is_test,
     }
     if repository.insert_conversion(rec.conn, row):

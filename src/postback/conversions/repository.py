@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from postback.conversions.ledger import CostTerms
 from postback.conversions.records import ClickRecord, NetworkConfig
+from postback.kit.rows import DriverInsert, driver_cursor
 from postback.kit.writer import insert_later
 from postback.models import (
     Base,
@@ -91,8 +92,8 @@ _CLICK_SQL: dict[str, str] = {}
 
 def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
     """The click with its offer's and source's settings and its campaign's cost terms, read
-    through the driver: SQLAlchemy's result processing (JSON, datetimes) was a third of a
-    postback's cost."""
+    through the driver's cursor (kit/rows.py): SQLAlchemy's result handling (column metadata,
+    JSON, datetimes) was a third of a postback's cost."""
     dialect = conn.dialect
     sql = _CLICK_SQL.get(dialect.name)
     if sql is None:
@@ -100,7 +101,9 @@ def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
             _CLICK.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         )
     params: Any = (click_id,) if dialect.name == "sqlite" else {"id": click_id}
-    row = conn.exec_driver_sql(sql, params).first()
+    cursor = driver_cursor(conn)
+    cursor.execute(sql, params)
+    row = cursor.fetchone()
     if row is None:
         return None
     (cid, created, campaign, offer, source, external, tokens, is_test, network, payout,
@@ -144,21 +147,11 @@ _CONVERSION_COLUMNS = (
     "revenue_micros", "commission_micros", "cost_micros", "original_amount",
     "original_currency", "fx_rate", "fx_date", "params", "is_test",
 )  # fmt: skip
-_TIMES = {"created_at", "updated_at", "click_at"}
-
-
-def _insert_conversion_sql(sqlite_: bool) -> str:
-    marks = ", ".join(
-        "?" if sqlite_ else "%s::json" if c == "params" else "%s" for c in _CONVERSION_COLUMNS
-    )
-    return (
-        f"INSERT INTO conversions ({', '.join(_CONVERSION_COLUMNS)}) VALUES ({marks}) "
-        "ON CONFLICT (click_id, event, dedupe_key) DO NOTHING RETURNING id"
-    )
-
-
-_INSERT_CONVERSION_SQL = {"sqlite": _insert_conversion_sql(True),
-                          "postgresql": _insert_conversion_sql(False)}  # fmt: skip
+_INSERT_CONVERSION = DriverInsert(
+    _TABLES["conversions"],
+    _CONVERSION_COLUMNS,
+    "ON CONFLICT (click_id, event, dedupe_key) DO NOTHING",
+)
 
 
 _EXISTING = select(
@@ -182,22 +175,9 @@ def insert_conversion(conn: Connection, values: dict[str, Any]) -> bool:
     """Insert unless (click_id, event, dedupe_key) exists; True when this call inserted it.
 
     The unique constraint decides, not a prior read, so two racing postbacks for the same
-    conversion make one row whichever process or transaction gets there first. Sent through
-    the driver with the values encoded here, as for clicks (see clicks/repository.py).
+    conversion make one row whichever process or transaction gets there first.
     """
-    sqlite_ = conn.dialect.name == "sqlite"
-    params = []
-    for column in _CONVERSION_COLUMNS:
-        value = values.get(column)
-        if column in _TIMES and sqlite_:
-            value = values[column].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        elif column == "params":
-            value = orjson.dumps(value or {}).decode()
-        elif column == "is_test" and sqlite_:
-            value = int(bool(value))
-        params.append(value)
-    sql = _INSERT_CONVERSION_SQL[conn.dialect.name]
-    return conn.exec_driver_sql(sql, tuple(params)).first() is not None
+    return _INSERT_CONVERSION.execute(conn, values) == 1
 
 
 def lock_conversion(conn: Connection, click_id: str, event: str, dedupe_key: str) -> Row[Any]:
@@ -232,9 +212,22 @@ def update_conversion(conn: Connection, conversion_id: str, values: dict[str, An
     conn.execute(_UPDATE_CONVERSION, {**values, "conversion_id": conversion_id})
 
 
-_INSERT_STATUS_CHANGE = insert(_TABLES["conversion_status_changes"])
-_INSERT_DELIVERY = insert(_TABLES["deliveries"])
-_INSERT_LOG = insert(_TABLES["postback_log"])
+# The append-only rows of a postback, written together at the end of the writer's batch.
+_INSERT_STATUS_CHANGE = DriverInsert(
+    _TABLES["conversion_status_changes"],
+    ("conversion_id", "at", "from_status", "to_status", "payout_delta_micros",
+     "revenue_delta_micros", "cost_delta_micros", "postback_id", "origin", "api_key_id"),
+)  # fmt: skip
+_INSERT_DELIVERY = DriverInsert(
+    _TABLES["deliveries"],
+    ("id", "conversion_id", "traffic_source_id", "url", "method", "body", "state", "attempts",
+     "next_attempt_at", "created_at", "event", "status"),
+)  # fmt: skip
+_INSERT_LOG = DriverInsert(
+    _TABLES["postback_log"],
+    ("id", "received_at", "source_ip", "method", "path", "query", "body", "parsed",
+     "network_id", "click_id", "outcome", "reason", "http_status", "conversion_id"),
+)  # fmt: skip
 
 
 def insert_status_change(conn: Connection, values: dict[str, Any]) -> None:

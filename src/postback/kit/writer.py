@@ -25,11 +25,12 @@ from sqlalchemy import Connection, Engine
 log = logging.getLogger("postback.writer")
 
 Job = Callable[[Connection], Any]
-# Inserts that jobs hand to `insert_later`, run as one executemany per statement at the end of
-# the batch, still inside its transaction: the append-only rows of many postbacks (ledger, log,
-# outbox) cost one round trip per table instead of one per postback.
+# Writes rows of one table, all at once (kit/rows.py's DriverInsert is one).
+RowSink = Callable[[Connection, list[Any]], None]
+# Rows that jobs hand to `insert_later`, written by one call of their sink per table at the end
+# of the batch, still inside its transaction: the append-only rows of many postbacks (ledger,
+# log, outbox) cost one round trip per table instead of one per postback.
 DEFERRED = "postback.deferred_inserts"
-RowSink = Callable[[Connection, list[dict[str, Any]]], None]
 
 
 @dataclass(slots=True)
@@ -139,20 +140,20 @@ class GroupCommitWriter:
                     except Exception as exc:
                         item.error = exc
                         raise
-            for stmt, params in conn.info[DEFERRED].items():
-                conn.execute(stmt, params)
+            for sink, rows in conn.info[DEFERRED].items():
+                sink(conn, rows)
         finally:
             del conn.info[DEFERRED]
 
 
-def insert_later(conn: Connection, stmt: Any, params: dict[str, Any]) -> None:
+def insert_later(conn: Connection, sink: RowSink, row: Any) -> None:
     """Insert a row in this transaction: batched when the group-commit writer runs it,
     at once anywhere else. Only for rows nothing in the same batch reads back."""
     deferred = conn.info.get(DEFERRED)
     if deferred is None:
-        conn.execute(stmt, params)
+        sink(conn, [row])
     else:
-        deferred.setdefault(stmt, []).append(params)
+        deferred.setdefault(sink, []).append(row)
 
 
 def _resolve(batch: list[_Item]) -> None:

@@ -1,0 +1,105 @@
+"""Hot-path SQL sent straight through the database driver.
+
+SQLAlchemy Core costs more than the database work on the two paths that carry traffic: per
+statement it builds an execution context and a result (column metadata for every column of
+every row read), and per row it runs each column's bind processor. The click writer and the
+postback pipeline run a few fixed statements over and over, so for those we encode the values
+ourselves, once, into the form each database stores, and use the driver's cursor:
+
+- SQLite keeps datetimes as SQLAlchemy's DATETIME text (UTC, microseconds always written, so
+  text order is time order and SQLAlchemy reads them back), JSON as text, booleans as 0/1.
+- PostgreSQL (psycopg) takes aware datetimes and booleans as they are; JSON goes as text with
+  a `::json` cast.
+
+The statements still run inside the caller's SQLAlchemy transaction: the cursor belongs to the
+same DBAPI connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Boolean, Connection, DateTime, Table
+
+_CURSOR = "postback.driver_cursor"
+
+
+def driver_cursor(conn: Connection) -> Any:
+    """The DBAPI cursor of `conn`, made once per database connection and then reused."""
+    cursor = conn.info.get(_CURSOR)
+    if cursor is None:
+        cursor = conn.info[_CURSOR] = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    return cursor
+
+
+def sqlite_time(value: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite DATETIME text, in UTC: '2026-11-23 00:31:02.123456'."""
+    if value.tzinfo is not UTC and value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class DriverInsert:
+    """`INSERT INTO table (columns) VALUES (...) [suffix]` with the values encoded here.
+
+    Called with a connection and a list of rows (mappings by column name), it inserts them
+    all with one executemany: that is the signature the group-commit writer takes for its
+    click rows and for the rows jobs defer with `insert_later` (kit/writer.py).
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str], suffix: str = "") -> None:
+        self.columns = tuple(columns)
+        kinds = {c: _kind(table, c) for c in self.columns}
+        self._times = [i for i, c in enumerate(self.columns) if kinds[c] == "time"]
+        self._json = [i for i, c in enumerate(self.columns) if kinds[c] == "json"]
+        self._bools = [i for i, c in enumerate(self.columns) if kinds[c] == "bool"]
+        names = ", ".join(f'"{c}"' for c in self.columns)
+        marks = {
+            "sqlite": ", ".join("?" for _ in self.columns),
+            "postgresql": ", ".join(
+                "%s::json" if kinds[c] == "json" else "%s" for c in self.columns
+            ),
+        }
+        self.sql = {
+            dialect: f"INSERT INTO {table.name} ({names}) VALUES ({m}) {suffix}".rstrip()
+            for dialect, m in marks.items()
+        }
+
+    def __call__(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+        sqlite_ = conn.dialect.name == "sqlite"
+        params = [self.encode(row, sqlite_) for row in rows]
+        driver_cursor(conn).executemany(self.sql[conn.dialect.name], params)
+
+    def execute(self, conn: Connection, row: Mapping[str, Any]) -> int:
+        """Insert one row at once; the number of rows inserted (0 when ON CONFLICT skipped it)."""
+        cursor = driver_cursor(conn)
+        cursor.execute(self.sql[conn.dialect.name], self.encode(row, conn.dialect.name == "sqlite"))
+        return int(cursor.rowcount)
+
+    def encode(self, row: Mapping[str, Any], sqlite_: bool) -> list[Any]:
+        values: list[Any] = [row.get(c) for c in self.columns]
+        for i in self._json:
+            values[i] = orjson.dumps(values[i]).decode()  # None is JSON null, as in SQLAlchemy
+        if sqlite_:
+            for i in self._times:
+                if values[i] is not None:
+                    values[i] = sqlite_time(values[i])
+            for i in self._bools:
+                if values[i] is not None:
+                    values[i] = int(values[i])
+        return values
+
+
+def _kind(table: Table, column: str) -> str | None:
+    kind = table.c[column].type
+    kind = getattr(kind, "impl", kind)  # a TypeDecorator (UtcDateTime) stores as its impl
+    if isinstance(kind, DateTime):
+        return "time"
+    if isinstance(kind, JSON):
+        return "json"
+    if isinstance(kind, Boolean):
+        return "bool"
+    return None
