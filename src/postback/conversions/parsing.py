@@ -38,6 +38,11 @@ DEFAULT_ALIASES: dict[str, str] = {
     **dict.fromkeys(["token", "key", "security_token"], "token"),
 }
 CANONICAL = frozenset(DEFAULT_ALIASES.values())
+# Where a click ID is found by default, the exact name first (see canonical_fields).
+CLICKID_NAMES = (
+    "clickid",
+    *(n for n, c in DEFAULT_ALIASES.items() if c == "clickid" and n != "clickid"),
+)
 
 STATUSES = ("approved", "pending", "rejected", "refunded", "chargeback")
 # Words networks send for our statuses; a network's own status_map is consulted first.

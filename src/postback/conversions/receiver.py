@@ -8,15 +8,15 @@ the log row are committed together before we answer.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from sqlalchemy import Connection
 
-from postback.conversions import service
-from postback.conversions.parsing import Refused
+from postback.conversions import repository, service
+from postback.conversions.parsing import CLICKID_NAMES, Refused
 from postback.conversions.reasons import Reason
 from postback.conversions.records import Outcome, PostbackRequest
 from postback.kit.asgi import (
@@ -26,10 +26,12 @@ from postback.kit.asgi import (
     Send,
     client_ip,
     header,
+    query_pairs,
     read_body,
     send_json,
     send_response,
 )
+from postback.kit.ids import looks_like_click_id
 from postback.runtime import Runtime
 
 log = logging.getLogger("postback.postbacks")
@@ -115,7 +117,7 @@ def parse_params(request: PostbackRequest, content_type: str) -> None:
 
 def _pairs(text: str) -> dict[str, str]:
     params: dict[str, str] = {}
-    for name, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
+    for name, value in query_pairs(text):
         if len(params) >= MAX_PARAMS:
             break
         params.setdefault(name, value)
@@ -148,12 +150,36 @@ def _text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-async def _process(rt: Runtime, request: PostbackRequest) -> Outcome:
-    def job(conn: Connection) -> Outcome:
-        return service.process(conn, request, rt.networks, rt.settings)
+@dataclass(slots=True)
+class PostbackJob:
+    """One postback's pipeline run, as a job of the group-commit writer (kit/writer.py)."""
 
+    rt: Runtime
+    request: PostbackRequest
+
+    def __call__(self, conn: Connection) -> Outcome:
+        return service.process(conn, self.request, self.rt.networks, self.rt.settings)
+
+    @staticmethod
+    def prepare_batch(conn: Connection, jobs: list[PostbackJob]) -> None:
+        """Read the clicks of all the batch's postbacks with one query. The click ID is
+        guessed from the default parameter names; a network with its own alias for it
+        just has its click read by the pipeline step instead."""
+        guesses = (_clickid_guess(job.request.params) for job in jobs)
+        repository.prefetch_clicks(conn, [g for g in guesses if g and looks_like_click_id(g)])
+
+
+def _clickid_guess(params: dict[str, str]) -> str | None:
+    for name in CLICKID_NAMES:
+        value = params.get(name)
+        if value:
+            return value.strip()
+    return None
+
+
+async def _process(rt: Runtime, request: PostbackRequest) -> Outcome:
     try:
-        outcome: Outcome = await rt.writer.run_job(job)
+        outcome: Outcome = await rt.writer.run_job(PostbackJob(rt, request))
     except Exception:
         log.exception("postback failed: %s %s?%s", request.method, request.path, request.query)
         return await _log_only(rt, request, Outcome(Reason.SERVER_ERROR, "try again later"))

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 from postback.conversions.ledger import CostTerms
 from postback.conversions.records import ClickRecord, NetworkConfig
 from postback.kit.rows import DriverInsert, driver_cursor
-from postback.kit.writer import insert_later
+from postback.kit.writer import batch_scratch, insert_later
 from postback.models import (
     Base,
     Campaign,
@@ -88,24 +88,53 @@ _CLICK = (
 
 
 _CLICK_SQL: dict[str, str] = {}
+_PREFETCHED = "clicks"
+
+
+def _click_sql(conn: Connection) -> str:
+    name = conn.dialect.name
+    sql = _CLICK_SQL.get(name)
+    if sql is None:
+        compiled = _CLICK.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        sql = _CLICK_SQL[name] = str(compiled)
+    return sql
 
 
 def load_click(conn: Connection, click_id: str) -> ClickRecord | None:
     """The click with its offer's and source's settings and its campaign's cost terms, read
     through the driver's cursor (kit/rows.py): SQLAlchemy's result handling (column metadata,
-    JSON, datetimes) was a third of a postback's cost."""
-    dialect = conn.dialect
-    sql = _CLICK_SQL.get(dialect.name)
-    if sql is None:
-        sql = _CLICK_SQL[dialect.name] = str(
-            _CLICK.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-        )
-    params: Any = (click_id,) if dialect.name == "sqlite" else {"id": click_id}
+    JSON, datetimes) was a third of a postback's cost. A click the writer's batch already read
+    (`prefetch_clicks`) is not read again."""
+    scratch = batch_scratch(conn)
+    if scratch is not None and click_id in scratch.get(_PREFETCHED, ()):
+        found: ClickRecord = scratch[_PREFETCHED][click_id]
+        return found
+    sqlite_ = conn.dialect.name == "sqlite"
     cursor = driver_cursor(conn)
-    cursor.execute(sql, params)
+    cursor.execute(_click_sql(conn), (click_id,) if sqlite_ else {"id": click_id})
     row = cursor.fetchone()
-    if row is None:
-        return None
+    return _click_record(row) if row is not None else None
+
+
+def prefetch_clicks(conn: Connection, click_ids: list[str]) -> None:
+    """Read the clicks of a whole writer batch with one query, for `load_click` to find."""
+    scratch = batch_scratch(conn)
+    ids = list(dict.fromkeys(click_ids))
+    if scratch is None or not ids:
+        return
+    single = _click_sql(conn)
+    sqlite_ = conn.dialect.name == "sqlite"
+    # The single-click query ends in "WHERE clicks.id = <param>"; ask for the list instead.
+    where, _, _ = single.rpartition("= ")
+    cursor = driver_cursor(conn)
+    if sqlite_:
+        cursor.execute(f"{where}IN ({', '.join('?' for _ in ids)})", ids)
+    else:
+        cursor.execute(f"{where}= ANY(%(ids)s)", {"ids": ids})
+    scratch[_PREFETCHED] = {row[0]: _click_record(row) for row in cursor.fetchall()}
+
+
+def _click_record(row: Any) -> ClickRecord:
     (cid, created, campaign, offer, source, external, tokens, is_test, network, payout,
      currency, url, events, statuses, names, signing, cost_model, cost_micros) = row  # fmt: skip
     return ClickRecord(

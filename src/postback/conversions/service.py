@@ -78,7 +78,8 @@ def network_from_path(ctx: Context) -> None:
     if network is None:
         raise Refused(Reason.UNKNOWN_NETWORK, f"no network has the key {key!r}")
     ctx.network = network
-    read_fields(ctx)  # the network's own aliases may name the fields differently
+    if network.aliases:  # the network's own aliases may name the fields differently
+        read_fields(ctx)
 
 
 def authenticate(ctx: Context) -> None:
@@ -161,7 +162,7 @@ def network_from_click(ctx: Context) -> None:
     ctx.network = ctx.networks.get_or_load(
         ("id", network_id), lambda _k: repository.load_network_by_id(ctx.conn, network_id)
     )
-    if ctx.network is not None:
+    if ctx.network is not None and ctx.network.aliases:
         read_fields(ctx)
 
 
@@ -294,6 +295,7 @@ def write_log(
     conn: Connection, request: PostbackRequest, outcome: Outcome, ctx: Context | None
 ) -> None:
     outcome.log_id = outcome.log_id or new_id()
+    secrets = _secrets(ctx)
     repository.insert_log(
         conn,
         {
@@ -302,8 +304,8 @@ def write_log(
             "source_ip": request.source_ip,
             "method": request.method,
             "path": request.path[:2048],
-            "query": _redact(request.query, _secrets(ctx))[:LOG_QUERY_MAX],
-            "body": _redact(request.body, _secrets(ctx))[:LOG_BODY_MAX],
+            "query": _redact(request.query, secrets)[:LOG_QUERY_MAX],
+            "body": _redact(request.body, secrets)[:LOG_BODY_MAX],
             "parsed": outcome.parsed,
             "network_id": ctx.network.id if ctx and ctx.network else None,
             "click_id": (ctx.clickid[:255] or None) if ctx else None,
@@ -328,6 +330,8 @@ def _secrets(ctx: Context | None) -> set[str]:
 
 def _redact(text: str, secrets: set[str]) -> str:
     # A network secret in the logged request would leak it to every dashboard viewer.
+    if not text:
+        return text
     text = _SECRET_PARAM.sub(r"\1***", text)
     for secret in secrets:
         for form in {secret, quote(secret, safe=""), quote_plus(secret)}:

@@ -35,11 +35,21 @@ def driver_cursor(conn: Connection) -> Any:
     return cursor
 
 
+# The last datetime encoded: a postback stamps its conversion, ledger and log rows with the
+# same received_at, so most calls repeat the previous one.
+_last_time: tuple[datetime | None, str] = (None, "")
+
+
 def sqlite_time(value: datetime) -> str:
     """A datetime as SQLAlchemy's SQLite DATETIME text, in UTC: '2026-11-23 00:31:02.123456'."""
-    if value.tzinfo is not UTC and value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    global _last_time
+    last, text = _last_time
+    if value is last:
+        return text
+    utc = value.astimezone(UTC) if value.tzinfo not in (UTC, None) else value
+    text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last_time = (value, text)
+    return text
 
 
 class DriverInsert:

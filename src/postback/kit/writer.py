@@ -31,6 +31,7 @@ RowSink = Callable[[Connection, list[Any]], None]
 # of the batch, still inside its transaction: the append-only rows of many postbacks (ledger,
 # log, outbox) cost one round trip per table instead of one per postback.
 DEFERRED = "postback.deferred_inserts"
+SCRATCH = "postback.batch_scratch"
 
 
 @dataclass(slots=True)
@@ -132,7 +133,9 @@ class GroupCommitWriter:
         if rows:
             self._write_rows(conn, rows)
         conn.info[DEFERRED] = {}
+        conn.info[SCRATCH] = {}
         try:
+            _prepare(conn, [item.job for item in batch if item.job is not None])
             for item in batch:
                 if item.job is not None:
                     try:
@@ -144,6 +147,27 @@ class GroupCommitWriter:
                 sink(conn, rows)
         finally:
             del conn.info[DEFERRED]
+            del conn.info[SCRATCH]
+
+
+def _prepare(conn: Connection, jobs: list[Job]) -> None:
+    """Let jobs of one kind do their reads for the whole batch at once: a job class with a
+    `prepare_batch(conn, jobs)` static method gets called once with all its jobs first (the
+    postback receiver reads all the batch's clicks with one query)."""
+    kinds: dict[Any, list[Job]] = {}
+    for job in jobs:
+        prepare = getattr(type(job), "prepare_batch", None)
+        if prepare is not None:
+            kinds.setdefault(prepare, []).append(job)
+    for prepare, group in kinds.items():
+        prepare(conn, group)
+
+
+def batch_scratch(conn: Connection) -> dict[str, Any] | None:
+    """A dict that lives as long as the writer's current batch (None outside the writer):
+    where `prepare_batch` leaves what it read for the jobs that follow."""
+    scratch: dict[str, Any] | None = conn.info.get(SCRATCH)
+    return scratch
 
 
 def insert_later(conn: Connection, sink: RowSink, row: Any) -> None:

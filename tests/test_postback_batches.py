@@ -1,0 +1,113 @@
+"""Many postbacks in one group commit: the batch reads its clicks with one query
+(PostbackJob.prepare_batch), and every postback must still get exactly its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, select
+
+from postback.clicks.repository import ClickRows
+from postback.conversions.reasons import Reason
+from postback.conversions.receiver import PostbackJob, route
+from postback.conversions.records import Outcome, PostbackRequest
+from postback.kit.ids import new_click_id
+from postback.kit.writer import GroupCommitWriter
+from postback.models import Click, Conversion, PostbackLogEntry
+from tests.conftest import LiveServer
+from tests.factories import click, make_setup
+
+
+def request(network_key: str, **params: str) -> PostbackRequest:
+    path = f"/postback/{network_key}"
+    key, currency = route(path) or (None, None)
+    return PostbackRequest(
+        received_at=datetime.now(UTC),
+        method="GET",
+        path=path,
+        query="&".join(f"{k}={v}" for k, v in params.items()),
+        body="",
+        source_ip="127.0.0.1",
+        params=dict(params),
+        network_key=key,
+        path_currency=currency,
+    )
+
+
+def run_as_one_batch(live: LiveServer, requests: list[PostbackRequest]) -> tuple[list[Any], int]:
+    """Queue every postback behind a job that holds the writer, so they commit together."""
+    writer = GroupCommitWriter(live.runtime.db.engine, ClickRows())
+    release = threading.Event()
+
+    def hold(_conn: Connection) -> None:
+        release.wait(10)
+
+    async def main() -> list[Any]:
+        writer.start()
+        held = writer.run_job(hold)
+        await asyncio.sleep(0.05)  # the writer thread is now inside `hold`
+        futures = [writer.run_job(PostbackJob(live.runtime, r)) for r in requests]
+        release.set()
+        await held
+        return list(await asyncio.gather(*futures, return_exceptions=True))
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        writer.stop()
+    return outcomes, writer.batches
+
+
+def test_a_batch_of_postbacks_gets_each_its_own_click_and_answer(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    plain = make_setup(live)
+    aliased = make_setup(live, network={"aliases": {"aff_sub": "clickid"}})
+    plain_clicks = [click(http, plain) for _ in range(4)]
+    aliased_click = click(http, aliased)
+    unknown = new_click_id()
+    requests = [
+        request(plain.network_key, clickid=plain_clicks[0], payout="1"),
+        request(plain.network_key, cid=plain_clicks[1], payout="2"),
+        request(plain.network_key, subid=plain_clicks[2], payout="3"),
+        request(aliased.network_key, aff_sub=aliased_click, payout="4"),
+        request(plain.network_key, clickid=unknown, payout="5"),
+        # The same conversion twice in one batch: the unique constraint keeps one.
+        request(plain.network_key, clickid=plain_clicks[3], payout="6"),
+        request(plain.network_key, clickid=plain_clicks[3], payout="6"),
+        # A click ID that is not one: never looked up, refused.
+        request(plain.network_key, clickid="not-a-click", payout="7"),
+    ]
+
+    outcomes, batches = run_as_one_batch(live, requests)
+
+    assert batches == 2  # the holding job, then all eight postbacks together
+    assert all(isinstance(o, Outcome) for o in outcomes), outcomes
+    reasons = [o.reason for o in outcomes]
+    assert reasons == [
+        Reason.ACCEPTED,
+        Reason.ACCEPTED,
+        Reason.ACCEPTED,
+        Reason.ACCEPTED,
+        Reason.UNKNOWN_CLICK,
+        Reason.ACCEPTED,
+        Reason.DUPLICATE,
+        Reason.UNKNOWN_CLICK,
+    ]
+    with live.runtime.db.session() as s:
+        stored = s.execute(
+            select(Conversion.id, Conversion.click_id, Conversion.campaign_id, Click.campaign_id)
+            .join(Click, Click.id == Conversion.click_id)
+            .order_by(Conversion.payout_micros)
+        ).all()
+        logged = s.scalar(select(PostbackLogEntry.id).where(PostbackLogEntry.reason == "duplicate"))
+    assert [row.click_id for row in stored] == [*plain_clicks[:3], aliased_click, plain_clicks[3]]
+    # Each conversion carries its own click's campaign, never a neighbour's in the batch.
+    assert all(row[2] == row[3] for row in stored)
+    assert [o.conversion_id for o in outcomes[:4]] == [row.id for row in stored[:4]]
+    assert outcomes[6].conversion_id == outcomes[5].conversion_id == stored[4].id
+    assert logged == outcomes[6].log_id
