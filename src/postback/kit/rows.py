@@ -17,6 +17,7 @@ same DBAPI connection.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -73,15 +74,48 @@ class DriverInsert:
                 "%s::json" if kinds[c] == "json" else "%s" for c in self.columns
             ),
         }
+        self._max_rows = 0
+        self._multi: dict[int, str] = {}
         self.sql = {
             dialect: f"INSERT INTO {table.name} ({names}) VALUES ({m}) {suffix}".rstrip()
             for dialect, m in marks.items()
         }
 
     def __call__(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
-        sqlite_ = conn.dialect.name == "sqlite"
-        params = [self.encode(row, sqlite_) for row in rows]
-        driver_cursor(conn).executemany(self.sql[conn.dialect.name], params)
+        if conn.dialect.name != "sqlite" or len(rows) == 1:
+            sqlite_ = conn.dialect.name == "sqlite"
+            params = [self.encode(row, sqlite_) for row in rows]
+            driver_cursor(conn).executemany(self.sql[conn.dialect.name], params)
+            return
+        # One multi-row INSERT rather than an executemany: the sqlite3 module lets go of the
+        # interpreter lock around every statement step, and under load each of those hand-offs
+        # to the event loop thread stalls the writer; one statement steps once.
+        flat: list[Any] = []
+        step = self._rows_per_statement(conn)
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            flat.clear()
+            for row in chunk:
+                flat.extend(self.encode(row, True))
+            driver_cursor(conn).execute(self._multi_row_sql(len(chunk)), flat)
+
+    def _rows_per_statement(self, conn: Connection) -> int:
+        if not self._max_rows:
+            # SQLite binds at most this many parameters per statement (32766 since 3.32).
+            limit = conn.connection.driver_connection.getlimit(  # type: ignore[union-attr]
+                sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+            )
+            self._max_rows = max(1, limit // len(self.columns))
+        return self._max_rows
+
+    def _multi_row_sql(self, count: int) -> str:
+        sql = self._multi.get(count)
+        if sql is None:
+            one = "(" + ", ".join("?" for _ in self.columns) + ")"
+            head, _, tail = self.sql["sqlite"].partition(" VALUES ")
+            suffix = tail[len(one) :]
+            sql = self._multi[count] = f"{head} VALUES {', '.join([one] * count)}{suffix}"
+        return sql
 
     def execute(self, conn: Connection, row: Mapping[str, Any]) -> int:
         """Insert one row at once; the number of rows inserted (0 when ON CONFLICT skipped it)."""
