@@ -11,13 +11,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
+    Integer,
+    String,
     Table,
+    Text,
     and_,
+    cast,
     func,
     literal,
     or_,
     select,
+    tuple_,
+    type_coerce,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from ulid import ULID
@@ -34,7 +42,8 @@ from postback.models import (
     ReportWatermark,
     TrafficSource,
 )
-from postback.reports.periods import LEVELS
+from postback.reports.periods import LEVELS, PER_DAY, q_of
+from postback.reports.periods import QUARTER as QUARTER_SECONDS
 
 # A click's ULID and its created_at are taken microseconds apart; raw clicks are found by id
 # range (the primary key) with this much slack, then selected exactly by created_at.
@@ -74,6 +83,43 @@ def fetch_clicks(conn: Connection, since: datetime, until: datetime | None) -> S
     )
     if until is not None:
         query = query.where(Click.id < ulid_floor(until + ID_SLACK), Click.created_at < until)
+    return conn.execute(query.order_by(Click.created_at, Click.id)).all()
+
+
+def fold_click_rows(conn: Connection, since: datetime, until: datetime) -> Sequence[Any]:
+    """Clicks with since <= created_at < until, in (created_at, id) order, as the aggregator
+    reads them: the 15-minute bucket `q` instead of created_at (the same floor as `q_of`, taken
+    in SQL), tokens as their JSON text, and no result processing (it cost more than the fold's
+    own sums): (id, q, campaign, offer, source, country, device, os, browser, ip, tokens,
+    external_id, cost, is_test)."""
+    if conn.dialect.name == "postgresql":
+        seconds = cast(func.floor(func.extract("epoch", Click.created_at)), BigInteger)
+        tokens: Any = cast(Click.tokens, Text)
+    else:
+        seconds = cast(func.strftime("%s", type_coerce(Click.created_at, String)), BigInteger)
+        tokens = type_coerce(Click.tokens, String)
+    columns = (
+        Click.id,
+        type_coerce(seconds // QUARTER_SECONDS, Integer),
+        Click.campaign_id,
+        type_coerce(Click.offer_id, Integer),
+        type_coerce(Click.traffic_source_id, Integer),
+        Click.country,
+        Click.device,
+        Click.os,
+        Click.browser,
+        Click.ip,
+        tokens,
+        Click.external_id,
+        type_coerce(Click.cost_micros, Integer),
+        type_coerce(Click.is_test, Integer),
+    )
+    query = select(*columns).where(
+        Click.id >= ulid_floor(since - ID_SLACK),
+        Click.id < ulid_floor(until + ID_SLACK),
+        Click.created_at >= since,
+        Click.created_at < until,
+    )
     return conn.execute(query.order_by(Click.created_at, Click.id)).all()
 
 
@@ -155,6 +201,17 @@ def rollup_select(
     return query.group_by(*(expr for _name, expr in keys))
 
 
+def sum_of(parts: Sequence[Any], keys: Sequence[str], metrics: Sequence[str]) -> Any:
+    """One statement for the levels' grouped sums (`rollup_select`s): the levels' groups are
+    added up in SQL, so a report handles each of its groups once, not once per level."""
+    if len(parts) == 1:
+        return parts[0]
+    levels = union_all(*parts).subquery()
+    groups = [levels.c[k] for k in keys]
+    sums = [func.sum(levels.c[m]).label(m) for m in metrics]
+    return select(*groups, *sums).group_by(*groups)
+
+
 def _in_ranges(q: Any, size: int, ranges: Sequence[tuple[int, int]]) -> Any:
     """q in any of `ranges` (of buckets `size` apart), as an index range the primary key
     (level, q, ...) serves: an IN list of the bucket starts when there are few, else the outer
@@ -196,6 +253,22 @@ def visitors_of_day(conn: Connection, day: int) -> set[tuple[int, str, int]]:
         )
     ).all()
     return {(r[0], r[1], r[2]) for r in rows}
+
+
+def visitors_among(conn: Connection, day: int, clicks: Sequence[Any]) -> set[tuple[int, str, int]]:
+    """The visitors of day `day` already folded that `clicks` (a raw tail) could meet again:
+    all a report needs to tell its tail's unique clicks, without reading the whole day."""
+    wanted = sorted(
+        {(r.campaign_id, r.ip or r.id) for r in clicks if q_of(r.created_at) // PER_DAY == day}
+    )
+    columns = (ReportVisitor.campaign_id, ReportVisitor.visitor, ReportVisitor.day)
+    key = tuple_(*columns)
+    found: set[tuple[int, str, int]] = set()
+    for i in range(0, len(wanted), IN_LIST_MAX):
+        pairs = [(c, v, day) for c, v in wanted[i : i + IN_LIST_MAX]]
+        rows = conn.execute(select(*columns).where(key.in_(pairs))).all()
+        found.update((r[0], r[1], r[2]) for r in rows)
+    return found
 
 
 def store_visitors(conn: Connection, day: int, new: set[tuple[int, str, int]]) -> None:
