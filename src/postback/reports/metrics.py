@@ -44,13 +44,18 @@ class Sums:
     events: dict[int, dict[str, int]] = field(default_factory=dict)
 
     def add_clicks(self, vec: Any) -> None:
-        for i in range(3):
-            self.clicks[i] += int(vec[i] or 0)
+        clicks = self.clicks
+        clicks[0] += int(vec[0] or 0)
+        clicks[1] += int(vec[1] or 0)
+        clicks[2] += int(vec[2] or 0)
 
     def add_conversions(self, basis: int, event: str, vec: Any) -> None:
-        slot = self.conversions.setdefault(basis, [0] * len(CONV_METRICS))
-        for i in range(len(CONV_METRICS)):
-            slot[i] += int(vec[i] or 0)
+        slot = self.conversions.get(basis)
+        if slot is None:
+            slot = self.conversions[basis] = [0] * len(CONV_METRICS)
+        for i, value in enumerate(vec):
+            if value:
+                slot[i] += int(value)
         if vec[0]:
             events = self.events.setdefault(basis, {})
             events[event] = events.get(event, 0) + int(vec[0])

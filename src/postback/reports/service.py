@@ -112,8 +112,10 @@ def _clicks(
     for key, vals in _rollup(conn, run, family, CLICK_METRICS, None):
         run.sums(key).add_clicks(vals)
         run.totals.add_clicks(vals)
-    seen = queries.visitors_of_day(conn, q_of(mark) // PER_DAY)
-    _fold(run, click_facts(queries.fetch_clicks(conn, mark, None), seen, net))
+    tail = queries.fetch_clicks(conn, mark, None)
+    if tail:
+        seen = queries.visitors_among(conn, q_of(mark) // PER_DAY, tail)
+        _fold(run, click_facts(tail, seen, net))
 
 
 def _conversions(
@@ -178,16 +180,19 @@ def _rollup(
     if run.blocks is None:  # one plan for clicks and both conversion bases
         units = [d for d in q.group_by if d in TIME_UNITS]
         run.blocks = plan(run.a, run.b, boundary_test(units, run.spans))
-    for level, ranges in enumerate(run.blocks.ranges):
-        if not ranges:
+    parts = [
+        queries.rollup_select(table, level, ranges, keys, metrics_, where).select_from(source)
+        for level, ranges in enumerate(run.blocks.ranges)
+        if ranges
+    ]
+    if not parts:
+        return
+    width = len(keys)
+    for row in conn.execute(queries.sum_of(parts, [name for name, _ in keys], metrics_)):
+        # Without a GROUP BY, an aggregate over no rows still returns one row, of NULLs.
+        if row[width] is None:
             continue
-        select = queries.rollup_select(table, level, ranges, keys, metrics_, where)
-        for row in conn.execute(select.select_from(source)):
-            values = row[len(keys) :]
-            # Without a GROUP BY, an aggregate over no rows still returns one row, of NULLs.
-            if all(v is None for v in values):
-                continue
-            yield tuple(row[: len(keys)]), values
+        yield tuple(row[:width]), row[width:]
 
 
 def _columns(run: _Run, table: Table, basis: int | None) -> tuple[list[Any], list[Any], Any]:
