@@ -13,6 +13,7 @@ is rolled back and every job is re-run in a transaction of its own, so one bad w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -56,6 +57,7 @@ class GroupCommitWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
         self.items = 0
+        self._conn: Connection | None = None
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -85,6 +87,15 @@ class GroupCommitWriter:
         return item.future
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+
+    def _serve(self) -> None:
         while True:
             first = self._queue.get()
             if first is _STOP:
@@ -110,8 +121,7 @@ class GroupCommitWriter:
         self.batches += 1
         self.items += len(batch)
         try:
-            with self._engine.begin() as conn:
-                self._apply(conn, batch)
+            self._transaction(batch)
             return
         except Exception as exc:
             if len(batch) == 1:
@@ -122,11 +132,31 @@ class GroupCommitWriter:
         for item in batch:
             item.error = None
             try:
-                with self._engine.begin() as conn:
-                    self._apply(conn, [item])
+                self._transaction([item])
             except Exception as exc:
                 log.exception("write failed")
                 item.error = exc
+
+    def _transaction(self, batch: list[_Item]) -> None:
+        # The writer keeps one connection instead of taking one from the pool per batch: a
+        # checkout (and on PostgreSQL its pre-ping round trip) cost more than a batch of
+        # clicks. After any failure the connection is dropped, so the next transaction
+        # starts on a fresh one, as a pool checkout would.
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        try:
+            with self._conn.begin():
+                self._apply(self._conn, batch)
+        except Exception:
+            self._drop_connection()
+            raise
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+                conn.close()
 
     def _apply(self, conn: Connection, batch: list[_Item]) -> None:
         rows = [item.row for item in batch if item.row is not None]
