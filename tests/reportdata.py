@@ -91,19 +91,20 @@ def click_id_at(moment: datetime, rng: random.Random) -> str:
 
 
 def make_rows(
-    engine: Engine, rng: random.Random, base: datetime, n_clicks: int, n_conv: int
+    engine: Engine, rng: random.Random, base: datetime, n_clicks: int, n_conv: int, days: int = 4
 ) -> None:
+    """Clicks over `days` days from `base`, and conversions of random clicks."""
     with engine.begin() as conn:
         cfg = make_config(conn)
-        clicks = [_click(cfg, rng, base) for _ in range(n_clicks)]
+        clicks = [_click(cfg, rng, base, days) for _ in range(n_clicks)]
         if clicks:
             conn.execute(Click.__table__.insert(), clicks)
         for _ in range(n_conv if clicks else 0):
             _conversion(conn, rng, rng.choice(clicks), cfg.terms)
 
 
-def _click(cfg: Config, rng: random.Random, base: datetime) -> dict[str, Any]:
-    at = base + timedelta(seconds=rng.randrange(4 * 86400), microseconds=rng.randrange(10**6))
+def _click(cfg: Config, rng: random.Random, base: datetime, days: int) -> dict[str, Any]:
+    at = base + timedelta(seconds=rng.randrange(days * 86400), microseconds=rng.randrange(10**6))
     campaign_id, source_id = rng.choice(cfg.campaigns)
     tokens = {"zone": rng.choice(["z1", "z2", ""])} if rng.random() < 0.8 else {}
     if rng.random() < 0.3:

@@ -3,12 +3,14 @@ status changes, folded up to a random point, asked in random groupings, filters 
 
 from __future__ import annotations
 
+import importlib
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from postback.kit.db import normalize_url
 from postback.reports.aggregator import Aggregator
@@ -116,3 +118,56 @@ def test_report_equals_the_raw_rows(
             _compare(conn, params)
     finally:
         engine.dispose()
+
+
+# 2024-03-02 and 2024-03-10 start 8-day spans (epoch days 19784 and 19792): the token
+# rollups' level 3, which only ranges of more than 8 days read.
+SPAN_CASES = [
+    {"group_by": ["zone"], "tz": ["Asia/Kathmandu"], "count_by": ["both"]},
+    {"group_by": ["month,zone"], "tz": ["America/New_York"], "count_by": ["click"]},
+    {"group_by": ["sub1"], "tz": ["UTC"], "campaign": ["1,2"], "include_test": ["true"]},
+    {"group_by": ["zone,campaign"], "tz": ["Asia/Kolkata"], "zone": ["z1,z2"]},
+]
+
+
+@pytest.mark.parametrize("params", SPAN_CASES)
+def test_token_reports_over_weeks_read_eight_day_spans(server: LiveServer, params) -> None:  # type: ignore[no-untyped-def]
+    base = datetime(2024, 3, 1, tzinfo=UTC)
+    wipe(server.settings)
+    engine = create_engine(normalize_url(server.settings.database_url))
+    try:
+        make_rows(engine, random.Random(11), base, 400, 80, days=24)
+        Aggregator(engine, rows=150).catch_up(base + timedelta(days=19, hours=5))
+        with engine.connect() as conn:
+            spans = conn.execute(
+                text("SELECT count(*) FROM report_click_tokens WHERE level = 3")
+            ).scalar_one()
+            assert spans > 0
+            _compare(conn, {"from": ["2024-03-01"], "to": ["2024-03-24"], **params})
+    finally:
+        engine.dispose()
+
+
+def test_migration_builds_the_spans_from_the_days(server: LiveServer) -> None:
+    base = datetime(2024, 3, 1, tzinfo=UTC)
+    wipe(server.settings)
+    engine = create_engine(normalize_url(server.settings.database_url))
+    migration = importlib.import_module("postback.migrations.versions.0009_token_rollup_spans")
+    tables = ("report_click_tokens", "report_conversion_tokens")
+    try:
+        make_rows(engine, random.Random(12), base, 300, 60, days=20)
+        Aggregator(engine, rows=100).catch_up(base + timedelta(days=30))
+        with engine.begin() as conn:
+            folded = {t: _level3(conn, t) for t in tables}
+            assert all(folded.values())
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table} WHERE level = 3"))
+            migration.backfill(conn)
+            assert {t: _level3(conn, t) for t in tables} == folded
+    finally:
+        engine.dispose()
+
+
+def _level3(conn, table: str) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    rows = conn.execute(text(f"SELECT * FROM {table} WHERE level = 3")).all()
+    return sorted(tuple(r) for r in rows)

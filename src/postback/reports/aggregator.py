@@ -158,10 +158,10 @@ def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, l
     return count, [conv, tok]
 
 
-def with_levels(acc: Acc, q_at: int) -> Acc:
-    """Level-0 sums as rows of all three levels: (level, *key) -> metrics."""
+def with_levels(acc: Acc, q_at: int, top: int = 2) -> Acc:
+    """Level-0 sums as rows of every level up to `top`: (level, *key) -> metrics."""
     out: Acc = {(0, *key): vals for key, vals in acc.items()}
-    for level in (1, 2):
+    for level in range(1, top + 1):
         size = LEVELS[level]
         for key, vals in acc.items():
             q = key[q_at]
@@ -240,7 +240,7 @@ def fold(
     ):
         for family, acc in zip(families, accs, strict=True):
             q_at = _pk(family.table).index("q") - 1
-            write(conn, family.table, metrics, with_levels(acc, q_at))
+            write(conn, family.table, metrics, with_levels(acc, q_at, family.top))
     queries.store_visitors(conn, q_of(until) // PER_DAY, set(new))
     return clicks + changes
 

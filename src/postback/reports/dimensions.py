@@ -64,6 +64,11 @@ class Family:
     columns: frozenset[str]
     token: bool = False
 
+    @property
+    def top(self) -> int:
+        """The coarsest level the rollup keeps (periods.LEVELS): 8-day spans for tokens."""
+        return 3 if self.token else 2
+
     def answers(self, dims: set[str]) -> bool:
         tokens = {d for d in dims if token_name(d) is not None}
         plain = {COLUMNS[d] for d in dims - tokens}

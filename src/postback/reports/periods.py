@@ -26,7 +26,10 @@ from sqlalchemy import ColumnElement, case, literal
 QUARTER = 900
 PER_HOUR = 4
 PER_DAY = 96
-LEVELS = (1, PER_HOUR, PER_DAY)  # level 0, 1, 2: bucket size in quarters
+PER_SPAN = 8 * PER_DAY
+# Level 0, 1, 2, 3: bucket size in quarters. Only the token rollups keep level 3 (8 UTC days
+# from the epoch): a token report over weeks reads a few rows per value, not one per day.
+LEVELS = (1, PER_HOUR, PER_DAY, PER_SPAN)
 EPOCH = date(1970, 1, 1)
 TIME_UNITS = ("day", "hour", "week", "month")
 
@@ -165,20 +168,22 @@ class Plan:
     ranges: tuple[tuple[tuple[int, int], ...], ...]
 
 
-def plan(start: int, end: int, boundary: Callable[[int], bool]) -> Plan:
-    """Split [start, end) into the largest aligned blocks (UTC day, hour, quarter) that never
-    straddle a period boundary (`boundary(q)`: a new period or offset starts at q)."""
+def plan(start: int, end: int, boundary: Callable[[int], bool], top: int = 2) -> Plan:
+    """Split [start, end) into the largest aligned blocks (8 UTC days up to level `top`, UTC
+    day, hour, quarter) that never straddle a period boundary (`boundary(q)`: a new period or
+    offset starts at q)."""
     cuts = [q for q in range(start + 1, end) if boundary(q)]
-    levels: list[list[tuple[int, int]]] = [[], [], []]
+    levels: list[list[tuple[int, int]]] = [[] for _ in range(top + 1)]
     for a, b in zip([start, *cuts], [*cuts, end], strict=True):
         _blocks(a, b, levels)
     return Plan(tuple(tuple(_merge(ranges)) for ranges in levels))
 
 
 def _blocks(a: int, b: int, levels: list[list[tuple[int, int]]]) -> None:
+    order = range(len(levels) - 1, -1, -1)
     q = a
     while q < b:
-        level = next(lv for lv in (2, 1, 0) if q % LEVELS[lv] == 0 and q + LEVELS[lv] <= b)
+        level = next(lv for lv in order if q % LEVELS[lv] == 0 and q + LEVELS[lv] <= b)
         levels[level].append((q, q + LEVELS[level]))
         q += LEVELS[level]
 

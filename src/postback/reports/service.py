@@ -9,7 +9,7 @@ row is folded: exact, only slower.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -67,7 +67,7 @@ class _Run:
     b: int
     groups: dict[tuple[Any, ...], Sums]
     totals: Sums
-    blocks: Plan | None = None
+    blocks: dict[int, Plan] = field(default_factory=dict)  # by the rollup's top level
 
     def sums(self, key: tuple[Any, ...]) -> Sums:
         found = self.groups.get(key)
@@ -177,12 +177,14 @@ def _rollup(
     keys, where, source = _columns(run, table, basis)
     if basis is not None:
         keys.append(("event", table.c.event))
-    if run.blocks is None:  # one plan for clicks and both conversion bases
+    blocks = run.blocks.get(family.top)
+    if blocks is None:  # one plan for clicks and both conversion bases
         units = [d for d in q.group_by if d in TIME_UNITS]
-        run.blocks = plan(run.a, run.b, boundary_test(units, run.spans))
+        blocks = plan(run.a, run.b, boundary_test(units, run.spans), family.top)
+        run.blocks[family.top] = blocks
     parts = [
         queries.rollup_select(table, level, ranges, keys, metrics_, where).select_from(source)
-        for level, ranges in enumerate(run.blocks.ranges)
+        for level, ranges in enumerate(blocks.ranges)
         if ranges
     ]
     if not parts:
