@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from postback.kit.db import normalize_url
+from postback.kit.money import format_micros
 from postback.reports.aggregator import Aggregator
+from postback.reports.metrics import money
 from postback.reports.schemas import parse_query
 from postback.reports.service import run_report
 from tests.conftest import LiveServer, wipe
@@ -171,3 +173,8 @@ def test_migration_builds_the_spans_from_the_days(server: LiveServer) -> None:
 def _level3(conn, table: str) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
     rows = conn.execute(text(f"SELECT * FROM {table} WHERE level = 3")).all()
     return sorted(tuple(r) for r in rows)
+
+
+@given(st.one_of(st.integers(-(10**15), 10**15), st.integers(-(2**63), 2**63 - 1)))
+def test_money_text_is_format_micros(micros: int) -> None:
+    assert money(micros) == format_micros(micros)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from postback.kit.money import MICROS, format_micros
+from postback.kit.money import MICROS
 from postback.reports.facts import CONV_COST, CONV_METRICS, REVENUE
 
 _PCT = Decimal("0.01")
@@ -64,6 +64,16 @@ class Sums:
 _ZERO = {q: str(Decimal(0).quantize(q)) for q in (_PCT, _MICRO)}
 
 
+def money(micros: int) -> str:
+    """kit.money.format_micros in integer arithmetic (the same text, the tests check): a report
+    of thousands of rows writes three amounts per row and basis."""
+    whole, frac = divmod(abs(micros), MICROS)
+    sign = "-" if micros < 0 else ""
+    if not frac:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:06d}".rstrip("0")
+
+
 def _ratio(num: Decimal, den: int, quant: Decimal) -> str | None:
     if den == 0:
         return None
@@ -88,13 +98,13 @@ def _conversion_metrics(sums: Sums, basis: int, clicks: int, click_cost: int) ->
     cost = click_cost + vec[CONV_COST]
     profit = revenue - cost
     return {
-        "cost": format_micros(cost),
+        "cost": money(cost),
         "conversions": conversions,
         "events": dict(sorted(sums.events.get(basis, {}).items())),
         **{name: vec[i] for i, name in enumerate(CONV_METRICS[1:REVENUE], start=1)},
         "cr": _ratio(Decimal(conversions) * 100, clicks, _PCT),
-        "revenue": format_micros(revenue),
-        "profit": format_micros(profit),
+        "revenue": money(revenue),
+        "profit": money(profit),
         "roi": _ratio(Decimal(profit) * 100, cost, _PCT),
         "epc": _ratio(Decimal(revenue) / MICROS, clicks, _MICRO),
         "cpa": _ratio(Decimal(cost) / MICROS, conversions, _MICRO),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from postback.kit.fields import field_error
 from postback.reports import queries
+from postback.reports.aggregator import collector_paused
 from postback.reports.dimensions import (
     CLICK_FAMILIES,
     COLUMNS,
@@ -93,9 +94,10 @@ def run_report(conn: Connection, query: ReportQuery) -> Report:
     asked = set(query.group_by) | set(query.filters)
     asked -= set(TIME_UNITS)
     network_of = queries.networks_by_offer(conn)
-    _clicks(conn, run, mark, choose(CLICK_FAMILIES, asked), network_of)
-    _conversions(conn, run, mark, choose(CONVERSION_FAMILIES, asked), network_of)
-    return _render(conn, run)
+    with collector_paused():
+        _clicks(conn, run, mark, choose(CLICK_FAMILIES, asked), network_of)
+        _conversions(conn, run, mark, choose(CONVERSION_FAMILIES, asked), network_of)
+        return _render(conn, run)
 
 
 # --- clicks and conversions: rollups + tail, or raw ------------------------------------------
