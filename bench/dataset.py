@@ -38,8 +38,9 @@ class Seeded:
 
 
 @contextmanager
-def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
-    """A migrated, empty database of `kind` (sqlite or postgresql), removed afterwards."""
+def fresh_database(kind: str, workdir: Path, keep: bool = False) -> Iterator[str]:
+    """A migrated, empty database of `kind` (sqlite or postgresql), removed afterwards unless
+    `keep`."""
     if kind == "sqlite":
         folder = Path(tempfile.mkdtemp(prefix="sqlite-", dir=workdir))
         url = f"sqlite:///{folder / 'bench.db'}"
@@ -47,7 +48,8 @@ def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
             upgrade(settings_for(url))
             yield url
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
         return
     name = f"postback_bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalize_url(f"{PG_URL}/postgres"), isolation_level="AUTOCOMMIT")
@@ -58,8 +60,9 @@ def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
         upgrade(settings_for(url))
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/reports.py --clicks 10000000 --conversions 200000
     .venv/bin/python bench/reports.py --clicks 1000000 --databases sqlite --keep
+    .venv/bin/python bench/reports.py --url sqlite:///path/to/bench.db   # time the reports only
 
-Each database is fresh (bench/dataset.py) and dropped afterwards unless --keep. Prints the
-generator's rows/s, the fold's rows/s, the size on disk and p50/p95 per report query.
+Each database is fresh (bench/dataset.py) and dropped afterwards unless --keep (its URL is
+printed). Prints the generator's rows/s, the fold's rows/s, the size on disk and p50/p95 per
+report query; with --url, only the size and the queries of that generated, folded database.
 """
 
 from __future__ import annotations
@@ -216,10 +218,20 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--url", help="time the reports on this folded database")
     args = parser.parse_args()
+    if args.url:
+        engine = create_engine(normalize_url(args.url))
+        timings = time_queries(engine, args.runs)
+        console.print(f"{args.url}: {size_on_disk(engine, args.url) / 2**20:,.0f} MiB on disk")
+        _table(timings)
+        return
     workdir = Path(tempfile.mkdtemp(prefix="postback-reports-"))
     for kind in args.databases.split(","):
-        with fresh_database(kind, workdir) as url:
+        with fresh_database(kind, workdir, keep=args.keep) as url:
+            if args.keep:
+                console.print(f"{kind}: {url} (kept)")
             engine = create_engine(normalize_url(url))
             gen_s, rows = generate(engine, args.clicks, args.conversions, args.days)
             fold_s = fold(engine, args.clicks)
@@ -237,6 +249,10 @@ def _print(kind: str, args: Any, gen_s: float, rows: int, fold_s: float, size: i
         f" folded in {fold_s:.0f} s ({args.clicks / fold_s:,.0f} clicks/s); "
         f"{size / 2**20:,.0f} MiB on disk"
     )
+    _table(timings)
+
+
+def _table(timings: dict[str, tuple[float, float]]) -> None:
     table = Table("query", "p50 ms", "p95 ms")
     for name, (p50, p95) in timings.items():
         table.add_row(name, f"{p50:.0f}", f"{p95:.0f}")
