@@ -14,7 +14,8 @@ from sqlalchemy import create_engine, text
 
 from postback.kit.db import normalize_url
 from postback.kit.money import format_micros
-from postback.reports.aggregator import Aggregator
+from postback.reports.aggregator import CLICK_LAYOUTS, CONVERSION_LAYOUTS, Aggregator
+from postback.reports.dimensions import CLICK_FAMILIES, CONVERSION_FAMILIES
 from postback.reports.metrics import money
 from postback.reports.schemas import parse_query
 from postback.reports.service import run_report
@@ -150,29 +151,45 @@ def test_token_reports_over_weeks_read_eight_day_spans(server: LiveServer, param
         engine.dispose()
 
 
-def test_migration_builds_the_spans_from_the_days(server: LiveServer) -> None:
+# Each migration that adds rollup rows builds them from rollups already folded: what it builds
+# equals what the aggregator folds. (migration, its rows)
+BACKFILLS = [
+    ("0009_token_rollup_spans", "report_click_tokens WHERE level = 3"),
+    ("0009_token_rollup_spans", "report_conversion_tokens WHERE level = 3"),
+    ("0010_conversion_campaign_rollup", "report_conversion_campaign WHERE 1 = 1"),
+]
+
+
+def test_migrations_build_rollups_like_the_aggregator(server: LiveServer) -> None:
     base = datetime(2024, 3, 1, tzinfo=UTC)
     wipe(server.settings)
     engine = create_engine(normalize_url(server.settings.database_url))
-    migration = importlib.import_module("postback.migrations.versions.0009_token_rollup_spans")
-    tables = ("report_click_tokens", "report_conversion_tokens")
     try:
         make_rows(engine, random.Random(12), base, 300, 60, days=20)
         Aggregator(engine, rows=100).catch_up(base + timedelta(days=30))
         with engine.begin() as conn:
-            folded = {t: _level3(conn, t) for t in tables}
+            folded = {rows: _rows(conn, rows) for _name, rows in BACKFILLS}
             assert all(folded.values())
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table} WHERE level = 3"))
-            migration.backfill(conn)
-            assert {t: _level3(conn, t) for t in tables} == folded
+            for _name, rows in BACKFILLS:
+                conn.execute(text(f"DELETE FROM {rows}"))
+            for name in dict.fromkeys(name for name, _rows in BACKFILLS):
+                module = importlib.import_module(f"postback.migrations.versions.{name}")
+                module.backfill(conn)
+            assert {rows: _rows(conn, rows) for _name, rows in BACKFILLS} == folded
     finally:
         engine.dispose()
 
 
-def _level3(conn, table: str) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
-    rows = conn.execute(text(f"SELECT * FROM {table} WHERE level = 3")).all()
-    return sorted(tuple(r) for r in rows)
+def _rows(conn, rows: str) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    return sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {rows}")).all())
+
+
+def test_fold_layouts_are_the_rollup_keys() -> None:
+    pairs = [(CLICK_FAMILIES, CLICK_LAYOUTS), (CONVERSION_FAMILIES, CONVERSION_LAYOUTS)]
+    for families, layouts in pairs:
+        for family, layout in zip(families, layouts, strict=True):
+            keys = tuple(c.name for c in family.table.primary_key.columns)
+            assert keys[1:] == layout and keys[0] == "level"
 
 
 @given(st.one_of(st.integers(-(10**15), 10**15), st.integers(-(2**63), 2**63 - 1)))

@@ -425,6 +425,15 @@ class ReportClickToken(_Token, _ClickMetrics, Base):
     __table_args__ = (PrimaryKeyConstraint("level", "name", *_KEY[1:], "value"),)
 
 
+class ReportConversionCampaign(_ConversionMetrics, Base):
+    """report_conversions without the click's country, device, OS and browser: a few rows per
+    hour, for reports by campaign, traffic source, offer, network and time."""
+
+    __tablename__ = "report_conversion_campaign"
+    offer_id: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (PrimaryKeyConstraint(*_KEY, "basis", "offer_id", "event"),)
+
+
 class ReportConversion(_Geo, _ConversionMetrics, Base):
     __tablename__ = "report_conversions"
     offer_id: Mapped[int] = mapped_column(Integer)

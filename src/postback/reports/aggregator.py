@@ -136,6 +136,7 @@ def fold_clicks(
 
 
 CONVERSION_LAYOUTS = (
+    ("q", "is_test", "campaign_id", "traffic_source_id", "basis", "offer_id", "event"),
     ("q", "is_test", "campaign_id", "traffic_source_id", "basis", "offer_id",
      "country", "device", "os", "browser", "event"),
     ("name", "q", "is_test", "campaign_id", "traffic_source_id", "basis", "value", "event"),
@@ -144,6 +145,7 @@ CONVERSION_LAYOUTS = (
 
 def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, list[Acc]]:
     """Level-0 sums of ledger rows per conversion family, both bases."""
+    camp: Acc = {}
     conv: Acc = {}
     tok: Acc = {}
     count = 0
@@ -151,11 +153,12 @@ def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, l
         count += fact.basis == 0
         d = fact.dims
         base = (fact.q, fact.is_test, d["campaign_id"], d["traffic_source_id"], fact.basis)
+        _add(camp, (*base, d["offer_id"], fact.event), fact.metrics)
         geo = (d["offer_id"], d["country"], d["device"], d["os"], d["browser"], fact.event)
         _add(conv, (*base, *geo), fact.metrics)
         for name, value in fact.tokens.items():
             _add(tok, (name, *base, value, fact.event), fact.metrics)
-    return count, [conv, tok]
+    return count, [camp, conv, tok]
 
 
 def with_levels(acc: Acc, q_at: int, top: int = 2) -> Acc:

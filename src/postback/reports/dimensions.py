@@ -15,6 +15,7 @@ from postback.models import (
     ReportClickGeo,
     ReportClickToken,
     ReportConversion,
+    ReportConversionCampaign,
     ReportConversionToken,
 )
 from postback.reports.periods import TIME_UNITS
@@ -88,6 +89,7 @@ CLICK_FAMILIES = (
     Family(ReportClickToken.__table__, _BASE, token=True),  # type: ignore[arg-type]
 )
 CONVERSION_FAMILIES = (
+    Family(ReportConversionCampaign.__table__, _BASE | {"offer_id"}),  # type: ignore[arg-type]
     Family(ReportConversion.__table__, _BASE | {"offer_id"} | _GEO),  # type: ignore[arg-type]
     Family(ReportConversionToken.__table__, _BASE, token=True),  # type: ignore[arg-type]
 )
