@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from postback.clicks.repository import ClickRows
 from postback.conversions.reasons import Reason
@@ -39,26 +38,18 @@ def request(network_key: str, **params: str) -> PostbackRequest:
 
 
 def run_as_one_batch(live: LiveServer, requests: list[PostbackRequest]) -> tuple[list[Any], int]:
-    """Queue every postback behind a job that holds the writer, so they commit together."""
+    """Hand every postback to a writer in one turn of the event loop: they commit together."""
     writer = GroupCommitWriter(live.runtime.db.engine, ClickRows())
-    release = threading.Event()
-
-    def hold(_conn: Connection) -> None:
-        release.wait(10)
 
     async def main() -> list[Any]:
         writer.start()
-        held = writer.run_job(hold)
-        await asyncio.sleep(0.05)  # the writer thread is now inside `hold`
-        futures = [writer.run_job(PostbackJob(live.runtime, r)) for r in requests]
-        release.set()
-        await held
-        return list(await asyncio.gather(*futures, return_exceptions=True))
+        try:
+            futures = [writer.run_job(PostbackJob(live.runtime, r)) for r in requests]
+            return list(await asyncio.gather(*futures, return_exceptions=True))
+        finally:
+            writer.stop()
 
-    try:
-        outcomes = asyncio.run(main())
-    finally:
-        writer.stop()
+    outcomes = asyncio.run(main())
     return outcomes, writer.batches
 
 
@@ -85,7 +76,7 @@ def test_a_batch_of_postbacks_gets_each_its_own_click_and_answer(
 
     outcomes, batches = run_as_one_batch(live, requests)
 
-    assert batches == 2  # the holding job, then all eight postbacks together
+    assert batches == 1  # all eight postbacks together
     assert all(isinstance(o, Outcome) for o in outcomes), outcomes
     reasons = [o.reason for o in outcomes]
     assert reasons == [

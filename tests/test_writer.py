@@ -126,3 +126,51 @@ def _kill_writer_connection(writer: GroupCommitWriter) -> None:
         # SQLite has no server to lose; closing the file handle under the writer is the
         # nearest thing (the next statement on it raises ProgrammingError).
         conn.connection.driver_connection.close()  # type: ignore[union-attr]
+
+
+def test_sqlite_writes_wait_for_a_held_write_lock_without_freezing_the_event_loop(
+    engine: Engine,
+) -> None:
+    """Another connection (the report fold, a checkpoint) holds SQLite's write lock: the
+    batch waits on the writer's thread, never on the event loop, and is stored afterwards."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    writer = GroupCommitWriter(engine, ClickRows())
+    blocker = engine.raw_connection()
+    blocker.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+    async def main() -> tuple[list[Any], int, int]:
+        writer.start()
+        loop = asyncio.get_running_loop()
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        try:
+            writes = asyncio.gather(*[writer.insert_row(click_row()) for _ in range(10)])
+            await asyncio.sleep(0.3)
+            # A plain engine reads without our BEGIN IMMEDIATE, so it does not queue for the lock.
+            reader = create_engine(engine.url)
+            stored_while_locked = await loop.run_in_executor(None, stored, reader)
+            reader.dispose()
+            ticks_while_locked = ticks
+            blocker.driver_connection.rollback()  # type: ignore[union-attr]
+            return list(await writes), stored_while_locked, ticks_while_locked
+        finally:
+            ticker.cancel()
+            writer.stop()
+
+    try:
+        results, stored_while_locked, ticks = asyncio.run(main())
+    finally:
+        blocker.close()
+
+    assert stored_while_locked == 0
+    assert ticks >= 10  # the loop kept turning while the batch waited for the lock
+    assert results == [None] * 10
+    assert stored(engine) == 10

@@ -68,8 +68,11 @@ def _configure_sqlite(engine: Engine, synchronous: str, begin: str, own_checkpoi
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
         # Straight to the driver: through exec_driver_sql this one statement cost as much as
-        # the group commit's whole insert of a batch of clicks.
-        conn.connection.driver_connection.execute(begin)
+        # the group commit's whole insert of a batch of clicks. A transaction already open on
+        # the driver (the group-commit writer's BEGIN that must not wait) is adopted as is.
+        raw = conn.connection.driver_connection
+        if not raw.in_transaction:
+            raw.execute(begin)
 
 
 class WalCheckpointer:

@@ -1,13 +1,24 @@
 """Group commit: many concurrent requests, one transaction, one fsync.
 
-Requests hand a write to the writer thread and await its future. The thread takes everything
-queued (up to a batch limit), runs it in one transaction, commits, and only then resolves the
-futures, so a request answers only after its row is durable. Under load a single fsync covers
-dozens of clicks; when idle a write commits alone at once (no timer, no added latency).
+Requests hand a write to the writer and await its future. The writer takes everything queued
+(up to a batch limit), runs it in one transaction, commits, and only then resolves the futures,
+so a request answers only after its row is durable. Under load a single fsync covers dozens of
+clicks; when idle a write commits alone at once (no timer, no added latency). While one batch
+commits, the next one gathers.
 
-Rows of one table (clicks) are inserted with one executemany. Other writes are jobs: functions
+Where the work runs: the commit waits for the disk, so it always runs on the writer's own
+thread. On SQLite the rest of the transaction (BEGIN, inserts, jobs) runs on the event loop
+itself: those statements never wait for anything but the CPU, and running them on a second
+thread only made the two threads pass the interpreter lock back and forth several times per
+batch, which cost more CPU than the inserts. The BEGIN there does not wait for the write lock:
+when another connection holds it (the report fold, a WAL checkpoint), the batch goes to the
+thread, which waits for the lock as long as the busy timeout allows. On PostgreSQL every
+statement is a round trip to the server, so the whole transaction runs on the thread.
+
+Rows of one table (clicks) are inserted with one statement. Other writes are jobs: functions
 of a connection, run one after the other in the batch's transaction. If a job raises, the batch
-is rolled back and every job is re-run in a transaction of its own, so one bad write fails alone.
+is rolled back and every write is re-run in a transaction of its own, so one bad write fails
+alone.
 """
 
 from __future__ import annotations
@@ -15,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
-import threading
+import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, RootTransaction
 
 log = logging.getLogger("postback.writer")
 
@@ -33,6 +44,8 @@ RowSink = Callable[[Connection, list[Any]], None]
 # log, outbox) cost one round trip per table instead of one per postback.
 DEFERRED = "postback.deferred_inserts"
 SCRATCH = "postback.batch_scratch"
+# How long the writer's thread waits for SQLite's write lock held by another connection.
+BUSY_TIMEOUT_MS = 10_000
 
 
 @dataclass(slots=True)
@@ -44,31 +57,35 @@ class _Item:
     error: BaseException | None = field(default=None)
 
 
-_STOP = object()
-
-
 class GroupCommitWriter:
     def __init__(self, engine: Engine, write_rows: RowSink, max_batch: int = 512) -> None:
         self._engine = engine
         self._write_rows = write_rows
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._pending: list[_Item] = []
+        self._draining = False
+        self._thread: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: Connection | None = None
         self.batches = 0
         self.items = 0
-        self._conn: Connection | None = None
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self._thread.start()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout=30)
-            self._thread = None
+        """Write whatever is still queued, wait for the commit in flight, close the connection."""
+        if self._thread is None:
+            return
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._thread.submit(self._write, batch).result()
+            _resolve(batch)
+        self._thread.submit(self._close).result()
+        self._thread.shutdown(wait=True)
+        self._thread = None
 
     def insert_row(self, row: dict[str, Any]) -> asyncio.Future[Any]:
         """Queue one row of the writer's table; the future resolves once it is committed."""
@@ -83,43 +100,85 @@ class GroupCommitWriter:
         return self._loop.create_future()
 
     def _submit(self, item: _Item) -> asyncio.Future[Any]:
-        self._queue.put(item)
+        self._pending.append(item)
+        if not self._draining:
+            # Started on the next turn of the loop, so that everything submitted in this turn
+            # (all the requests one read from the sockets brought) joins the same batch.
+            self._draining = True
+            assert self._loop is not None
+            self._loop.create_task(self._drain())
         return item.future
 
-    def _run(self) -> None:
+    async def _drain(self) -> None:
+        assert self._loop is not None and self._thread is not None
         try:
-            self._serve()
-        finally:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-                self._conn = None
-
-    def _serve(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            stopping = False
-            while len(batch) < self._max_batch:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                self.batches += 1
+                self.items += len(batch)
                 try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stopping = True
-                    break
-                batch.append(nxt)
+                    transaction = self._begin_here(batch) if self._sqlite else None
+                    if transaction is not None:
+                        commit = self._commit
+                        await self._loop.run_in_executor(self._thread, commit, transaction, batch)
+                    else:
+                        await self._loop.run_in_executor(self._thread, self._write, batch)
+                except Exception as exc:
+                    # Not known to be committed: no write of this batch may be acknowledged.
+                    log.exception("batch of %d not written", len(batch))
+                    for item in batch:
+                        item.error = item.error or exc
+                except BaseException as exc:  # cancelled: the loop is going away
+                    for item in batch:
+                        item.error = item.error or exc
+                    raise
+                finally:
+                    _resolve(batch)
+        finally:
+            self._draining = False
+
+    # --- on the event loop (SQLite) ---
+
+    def _begin_here(self, batch: list[_Item]) -> RootTransaction | None:
+        """BEGIN without waiting and run the batch's statements; the open transaction, or None
+        when the write lock is taken or a write failed (the thread then does the batch)."""
+        conn = self._connection()
+        try:
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        except sqlite3.OperationalError:  # "database is locked": someone else is writing
+            return None
+        except Exception:
+            self._drop_connection()
+            return None
+        try:
+            transaction = conn.begin()  # adopts the open transaction (see kit/db.py on_begin)
+        except Exception:
+            self._drop_connection()
+            return None
+        try:
+            self._apply(conn, batch)
+        except Exception:
+            with contextlib.suppress(Exception):
+                transaction.rollback()
+            for item in batch:
+                item.error = item.result = None
+            return None
+        return transaction
+
+    # --- on the writer's thread ---
+
+    def _commit(self, transaction: RootTransaction, batch: list[_Item]) -> None:
+        try:
+            transaction.commit()
+        except Exception:
+            log.warning("commit of a batch of %d failed, writing it again", len(batch))
+            self._drop_connection()
+            for item in batch:
+                item.error = item.result = None
             self._write(batch)
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(_resolve, batch)
-            if stopping:
-                return
 
     def _write(self, batch: list[_Item]) -> None:
-        self.batches += 1
-        self.items += len(batch)
         try:
             self._transaction(batch)
             return
@@ -138,18 +197,38 @@ class GroupCommitWriter:
                 item.error = exc
 
     def _transaction(self, batch: list[_Item]) -> None:
+        conn = self._connection()
+        try:
+            if self._sqlite:
+                # Unlike the event loop, this thread may wait for the write lock.
+                _busy_timeout(conn, BUSY_TIMEOUT_MS)
+            with conn.begin():
+                self._apply(conn, batch)
+        except Exception:
+            self._drop_connection()
+            raise
+        finally:
+            if self._sqlite and self._conn is not None:
+                _busy_timeout(self._conn, 0)
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    # --- either ---
+
+    def _connection(self) -> Connection:
         # The writer keeps one connection instead of taking one from the pool per batch: a
         # checkout (and on PostgreSQL its pre-ping round trip) cost more than a batch of
         # clicks. After any failure the connection is dropped, so the next transaction
         # starts on a fresh one, as a pool checkout would.
         if self._conn is None:
             self._conn = self._engine.connect()
-        try:
-            with self._conn.begin():
-                self._apply(self._conn, batch)
-        except Exception:
-            self._drop_connection()
-            raise
+            if self._sqlite:
+                _busy_timeout(self._conn, 0)
+        return self._conn
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -178,6 +257,10 @@ class GroupCommitWriter:
         finally:
             del conn.info[DEFERRED]
             del conn.info[SCRATCH]
+
+
+def _busy_timeout(conn: Connection, ms: int) -> None:
+    conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={int(ms)}")  # type: ignore[union-attr]
 
 
 def _prepare(conn: Connection, jobs: list[Job]) -> None:
