@@ -5,7 +5,6 @@ A raw ASGI handler, no framework: see kit/asgi.py for why.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from postback.clicks import repository, service
@@ -39,17 +38,13 @@ LANDER_COOKIE_AGE = 30 * 86400
 
 
 async def get_route(rt: Runtime, key: str) -> CampaignRoute | None:
-    found, route = rt.routes.get(key)
-    if found:
-        return route
-
-    def load() -> CampaignRoute | None:
-        with rt.db.reader.connect() as conn:
-            return repository.load_route(conn, key)
-
-    route = await asyncio.get_running_loop().run_in_executor(None, load)
-    rt.routes.put(key, route)
+    route: CampaignRoute | None = await rt.routes.fetch(key, lambda k: _load_route(rt, k))
     return route
+
+
+def _load_route(rt: Runtime, key: str) -> CampaignRoute | None:
+    with rt.db.reader.connect() as conn:
+        return repository.load_route(conn, key)
 
 
 async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:

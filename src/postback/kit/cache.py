@@ -4,13 +4,20 @@ Campaigns and networks change rarely and are read on every click and postback. E
 keeps them for a few seconds, so an edit made through any process is live everywhere within
 that time, with no cross-process invalidation to go wrong. Misses (unknown keys) are cached too,
 so a scan of random campaign keys cannot turn into a database scan.
+
+On the event loop (`fetch`), an entry that has just expired is still served while one load
+refreshes it in the background, and a key nobody has loaded yet is loaded once however many
+requests ask for it at the same moment. Before that, every click in flight when a campaign's
+entry expired loaded it again, all at once, every few seconds: the slowest clicks of a busy
+campaign were those.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -22,6 +29,8 @@ class TTLCache(Generic[K, V]):
     def __init__(self, ttl_seconds: float) -> None:
         self.ttl = ttl_seconds
         self._entries: dict[K, tuple[float, V | None]] = {}
+        self._loading: dict[K, asyncio.Future[Any]] = {}
+        self._generation = 0  # moved by clear(): a load begun before it is not kept
 
     def get(self, key: K) -> tuple[bool, V | None]:
         """(found, value): found is False when the key must be loaded again."""
@@ -42,5 +51,32 @@ class TTLCache(Generic[K, V]):
             self.put(key, value)
         return value
 
+    async def fetch(self, key: K, load: Callable[[K], V | None]) -> V | None:
+        """The value for `key`, from the event loop; `load` runs on a worker thread."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            if entry[0] < time.monotonic() and key not in self._loading:
+                self._start_load(key, load)  # refresh in the background, serve this one
+            return entry[1]
+        pending = self._loading.get(key) or self._start_load(key, load)
+        value: V | None = await asyncio.shield(pending)
+        return value
+
+    def _start_load(self, key: K, load: Callable[[K], V | None]) -> asyncio.Future[Any]:
+        generation = self._generation
+        future = asyncio.get_running_loop().run_in_executor(None, load, key)
+        self._loading[key] = future
+
+        def done(f: asyncio.Future[Any]) -> None:
+            if self._loading.get(key) is f:
+                del self._loading[key]
+            if not f.cancelled() and f.exception() is None and generation == self._generation:
+                self.put(key, f.result())
+
+        future.add_done_callback(done)
+        return future
+
     def clear(self) -> None:
         self._entries.clear()
+        self._loading.clear()
+        self._generation += 1
