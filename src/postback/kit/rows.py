@@ -47,8 +47,11 @@ def sqlite_time(value: datetime) -> str:
     last, text = _last_time
     if value is last:
         return text
-    utc = value.astimezone(UTC) if value.tzinfo not in (UTC, None) else value
-    text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is UTC:
+        text = value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
+    else:
+        utc = value.astimezone(UTC) if value.tzinfo is not None else value
+        text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
     _last_time = (value, text)
     return text
 

@@ -135,6 +135,9 @@ class GroupCommitWriter:
                     raise
                 finally:
                     _resolve(batch)
+                # Let the requests of this batch answer before the next batch's statements
+                # take the loop.
+                await asyncio.sleep(0)
         finally:
             self._draining = False
 

@@ -1,0 +1,54 @@
+"""Hot-path rows encoded by hand (kit/rows.py) must be stored exactly as SQLAlchemy stores
+them: reports compare timestamps as text on SQLite, and the ORM reads these rows back."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, text
+
+from postback.clicks.repository import ClickRows
+from postback.config import Settings
+from postback.kit.db import make_engine
+from postback.kit.migrate import upgrade
+from postback.kit.rows import sqlite_time
+from postback.models import Click
+from tests.test_writer import click_row
+
+MOMENTS = [
+    datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: still written as .000000
+    datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC),
+    datetime(2026, 1, 2, 8, 49, 5, 7, tzinfo=timezone(timedelta(hours=5, minutes=45))),
+    datetime(2026, 10, 25, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+    datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
+]
+
+
+def test_driver_rows_match_what_sqlalchemy_writes(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'rows.db'}", _env_file=None)  # type: ignore[call-arg]
+    upgrade(settings)
+    engine = make_engine(settings)
+    ours = [click_row(created_at=moment, is_test=True) for moment in MOMENTS]
+    theirs = [click_row(created_at=moment, is_test=True) for moment in MOMENTS]
+    with engine.begin() as conn:
+        ClickRows()(conn, ours)  # one multi-row INSERT through the driver
+        conn.execute(insert(Click), theirs)  # SQLAlchemy Core with its bind processors
+    with engine.connect() as conn:
+        raw = dict(
+            conn.execute(
+                text("SELECT id, created_at || '|' || tokens || '|' || is_test FROM clicks")
+            ).all()
+        )
+        back = {c.id: c for c in conn.execute(select(Click)).all()}
+    engine.dispose()
+    for mine, reference in zip(ours, theirs, strict=True):
+        time_, tokens, is_test = raw[mine["id"]].split("|")
+        ref_time, ref_tokens, ref_is_test = raw[reference["id"]].split("|")
+        assert (time_, is_test) == (ref_time, ref_is_test)
+        assert json.loads(tokens) == json.loads(ref_tokens)  # compact JSON, same value
+        assert raw[mine["id"]].split("|")[0] == sqlite_time(mine["created_at"])
+        assert back[mine["id"]].created_at.timestamp() == mine["created_at"].timestamp()
+        assert back[mine["id"]].tokens == {"zone": "7"}
