@@ -267,6 +267,7 @@ def describe(opts: argparse.Namespace) -> list[str]:
         f"Postback benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}, "
         f"load average {load:.2f} at start{busy}",
         f"server: uvicorn {uvicorn.__version__}, 1 worker, uvloop, httptools, no access log, "
+        "no proxy headers, "
         f"pinned to CPU {SERVER_CPU}; Python {sys.version.split()[0]}, "
         f"SQLite {sqlite3.sqlite_version} (synchronous=FULL, WAL); "
         f"in-server delivery worker and report aggregator {opts.background}",

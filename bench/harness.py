@@ -39,7 +39,8 @@ def baseline_cmd(port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "baseline_app:app", "--app-dir", str(BENCH),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-proxy-headers",
+        "--log-level", "warning",
     ]  # fmt: skip
 
 

@@ -103,7 +103,14 @@ def server(settings: Settings) -> Iterator[LiveServer]:
     """The real application under uvicorn in a background thread, on a free local port."""
     app = PostbackApp(settings)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        proxy_headers=False,  # as `postback serve` runs it
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from postback.models import Campaign, Click, Offer, TrafficSource
@@ -58,3 +59,23 @@ def test_unknown_campaign_is_404_and_head_records_nothing(
     assert http.head(f"/c/{key}").status_code == 302
     with live.runtime.db.session() as s:
         assert s.scalars(select(Click)).all() == []
+
+
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    live: LiveServer, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = make_campaign(live, "https://offer.test/?cid={clickid}")
+    forged = {"X-Forwarded-For": "81.2.69.142"}  # a GB address
+
+    def stored_click() -> Click:
+        resp = http.get(f"/c/{key}", headers=forged)
+        clickid = parse_qs(urlsplit(resp.headers["location"]).query)["cid"][0]
+        with live.runtime.db.session() as s:
+            return s.scalars(select(Click).where(Click.id == clickid)).one()
+
+    # POSTBACK_TRUSTED_PROXIES empty: nobody's header is believed, not even from 127.0.0.1.
+    untrusted = stored_click()
+    assert (untrusted.ip, untrusted.country) == ("127.0.0.1", None)
+    monkeypatch.setattr(live.runtime, "trusted_proxies", frozenset({"127.0.0.1"}))
+    trusted = stored_click()
+    assert (trusted.ip, trusted.country) == ("81.2.69.142", "GB")

@@ -65,6 +65,10 @@ def serve(
             # One log line per request costs a large share of the click path's throughput; the
             # click and postback records in the database are the access log that matters.
             access_log=False,
+            # Which proxies' X-Forwarded-For to believe is POSTBACK_TRUSTED_PROXIES' call alone
+            # (kit/asgi.py client_ip); uvicorn's own handling would believe 127.0.0.1 even when
+            # that setting trusts nobody.
+            proxy_headers=False,
         )
     except KeyboardInterrupt:
         pass
