@@ -16,7 +16,7 @@ from postback.conversions.receiver import PostbackJob, route
 from postback.conversions.records import Outcome, PostbackRequest
 from postback.kit.ids import new_click_id
 from postback.kit.writer import GroupCommitWriter
-from postback.models import Click, Conversion, PostbackLogEntry
+from postback.models import Click, Conversion, ConversionStatusChange, PostbackLogEntry
 from tests.conftest import LiveServer
 from tests.factories import click, make_setup
 
@@ -102,3 +102,41 @@ def test_a_batch_of_postbacks_gets_each_its_own_click_and_answer(
     assert [o.conversion_id for o in outcomes[:4]] == [row.id for row in stored[:4]]
     assert outcomes[6].conversion_id == outcomes[5].conversion_id == stored[4].id
     assert logged == outcomes[6].log_id
+
+
+def test_repeats_within_one_batch_follow_the_duplicate_mode_in_order(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    """All conversion rows of a batch are inserted with one statement; the ones it skips must
+    still go through the repeat rules one after the other, as separate postbacks would."""
+    setup = make_setup(live, network={"duplicate_mode": "update"})
+    cid = click(http, setup)
+    requests = [
+        request(setup.network_key, clickid=cid, payout="2", status="pending"),
+        request(setup.network_key, clickid=cid, payout="3", status="approved"),
+        request(setup.network_key, clickid=cid, payout="3", status="approved"),
+        request(setup.network_key, clickid=cid, payout="3", status="refunded"),
+    ]
+
+    outcomes, batches = run_as_one_batch(live, requests)
+
+    assert batches == 1
+    assert [o.reason for o in outcomes] == [
+        Reason.ACCEPTED,
+        Reason.UPDATED,
+        Reason.DUPLICATE,
+        Reason.UPDATED,
+    ]
+    with live.runtime.db.session() as s:
+        conversion = s.scalars(select(Conversion)).one()
+        ledger = s.execute(
+            select(
+                ConversionStatusChange.to_status, ConversionStatusChange.revenue_delta_micros
+            ).order_by(ConversionStatusChange.id)
+        ).all()
+    assert (conversion.status, conversion.payout_micros) == ("refunded", 3_000_000)
+    assert [tuple(r) for r in ledger] == [
+        ("pending", 0),
+        ("approved", 3_000_000),
+        ("refunded", -3_000_000),
+    ]

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, create_engine, func, select, text
 
 from postback.clicks.repository import ClickRows
 from postback.config import Settings
-from postback.kit.db import make_engine
+from postback.kit.db import BUSY_TIMEOUT_MS, make_engine
 from postback.kit.ids import new_click_id
 from postback.kit.migrate import upgrade
 from postback.kit.writer import GroupCommitWriter
@@ -174,3 +174,26 @@ def test_sqlite_writes_wait_for_a_held_write_lock_without_freezing_the_event_loo
     assert ticks >= 10  # the loop kept turning while the batch waited for the lock
     assert results == [None] * 10
     assert stored(engine) == 10
+
+
+def test_the_writers_connection_goes_back_to_the_pool_waiting_for_locks_again(
+    database_url: str, tmp_path: Any
+) -> None:
+    """On SQLite the writer's connection does not wait for the write lock (busy timeout 0);
+    a request that gets it from the pool afterwards must wait as every connection does."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("busy timeouts are SQLite's")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}", _env_file=None)  # type: ignore[call-arg]
+    upgrade(settings)
+    engine = make_engine(settings, pool_size=1, max_overflow=0)  # one connection to hand round
+
+    async def main() -> None:
+        writer = GroupCommitWriter(engine, ClickRows())
+        writer.start()
+        await writer.insert_row(click_row())
+        writer.stop()
+
+    asyncio.run(main())
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+    engine.dispose()

@@ -152,21 +152,37 @@ def _text(value: Any) -> str:
 
 @dataclass(slots=True)
 class PostbackJob:
-    """One postback's pipeline run, as a job of the group-commit writer (kit/writer.py)."""
+    """One postback's pipeline run, as a job of the group-commit writer (kit/writer.py).
+
+    The writer calls `prepare_batch` with all the batch's postbacks first: it reads their
+    clicks with one query, runs every postback's steps, and inserts all their conversion rows
+    with one statement (the unique constraint still decides; a row it skips, because the
+    conversion exists or an earlier postback of the batch made it, takes the repeat rules).
+    Then each job, in order, settles its postback and writes its log row."""
 
     rt: Runtime
     request: PostbackRequest
+    pending: service.Pending | None = None
+    inserted: bool = False
 
     def __call__(self, conn: Connection) -> Outcome:
-        return service.process(conn, self.request, self.rt.networks, self.rt.settings)
+        if self.pending is None:  # run without prepare_batch: the whole pipeline at once
+            return service.process(conn, self.request, self.rt.networks, self.rt.settings)
+        return service.complete(self.pending, self.inserted)
 
     @staticmethod
     def prepare_batch(conn: Connection, jobs: list[PostbackJob]) -> None:
-        """Read the clicks of all the batch's postbacks with one query. The click ID is
-        guessed from the default parameter names; a network with its own alias for it
-        just has its click read by the pipeline step instead."""
+        # The click ID is guessed from the default parameter names; a network with its own
+        # alias for it just has its click read by the pipeline step instead.
         guesses = (_clickid_guess(job.request.params) for job in jobs)
         repository.prefetch_clicks(conn, [g for g in guesses if g and looks_like_click_id(g)])
+        for job in jobs:
+            job.pending = service.begin(conn, job.request, job.rt.networks, job.rt.settings)
+        drafts = [job.pending.draft for job in jobs if job.pending and job.pending.draft]
+        inserted = repository.insert_conversions(conn, [d.row for d in drafts])
+        for job in jobs:
+            draft = job.pending.draft if job.pending else None
+            job.inserted = draft is not None and draft.row["id"] in inserted
 
 
 def _clickid_guess(params: dict[str, str]) -> str | None:

@@ -54,7 +54,22 @@ class Recording:
     is_test: bool
 
 
+@dataclass(slots=True)
+class Draft:
+    """A conversion row made under the duplicate rules, not inserted yet."""
+
+    rec: Recording
+    row: dict[str, Any]
+    mode: str
+    first: Change
+
+
 def record(rec: Recording) -> Outcome:
+    draft = make_draft(rec)
+    return settle(draft, repository.insert_conversion(rec.conn, draft.row))
+
+
+def make_draft(rec: Recording) -> Draft:
     click, v = rec.click, rec.values
     mode = rec.network.mode_for(v["event"]) if rec.network else "ignore"
     dedupe_key = (v["txid"] or "") if mode == "new_per_txid" else ""
@@ -87,11 +102,18 @@ def record(rec: Recording) -> Outcome:
         "params": rec.params or {},
         "is_test": rec.is_test,
     }
-    if repository.insert_conversion(rec.conn, row):
-        write_ledger(rec.conn, rec.at, rec.origin, row["id"], None, first)
-        queued = queue_delivery(rec.conn, rec.at, click, row, rec.account_currency)
+    return Draft(rec, row, mode, first)
+
+
+def settle(draft: Draft, inserted: bool) -> Outcome:
+    """After the insert: a new conversion gets its ledger row and outbound postback; one
+    whose (click, event, dedupe key) existed goes through the repeat rules instead."""
+    rec, row = draft.rec, draft.row
+    if inserted:
+        write_ledger(rec.conn, rec.at, rec.origin, row["id"], None, draft.first)
+        queued = queue_delivery(rec.conn, rec.at, rec.click, row, rec.account_currency)
         return Outcome(Reason.ACCEPTED, conversion_id=row["id"], queued=queued)
-    return _repeat(rec, row, mode)
+    return _repeat(rec, row, draft.mode)
 
 
 def _repeat(rec: Recording, row: dict[str, Any], mode: str) -> Outcome:

@@ -209,6 +209,12 @@ def insert_conversion(conn: Connection, values: dict[str, Any]) -> bool:
     return _INSERT_CONVERSION.execute(conn, values) == 1
 
 
+def insert_conversions(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert many conversions at once, each unless its (click_id, event, dedupe_key) exists
+    (in the table or earlier in `rows`); the ids of the rows inserted."""
+    return {row[0] for row in _INSERT_CONVERSION.insert_returning(conn, rows, "id")}
+
+
 def lock_conversion(conn: Connection, click_id: str, event: str, dedupe_key: str) -> Row[Any]:
     """The existing conversion for a duplicate key, locked until the transaction ends."""
     stmt = _EXISTING_LOCKED if conn.dialect.name == "postgresql" else _EXISTING

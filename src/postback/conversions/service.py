@@ -25,7 +25,7 @@ from postback.conversions import parsing, repository
 from postback.conversions.fx import rates
 from postback.conversions.parsing import Fields, Refused
 from postback.conversions.reasons import Reason
-from postback.conversions.recording import Origin, Recording, record
+from postback.conversions.recording import Draft, Origin, Recording, make_draft, record, settle
 from postback.conversions.records import ClickRecord, NetworkConfig, Outcome, PostbackRequest
 from postback.kit.cache import TTLCache
 from postback.kit.ids import looks_like_click_id, new_id
@@ -245,8 +245,12 @@ STEPS: tuple[Step, ...] = (
 
 
 def record_conversion(ctx: Context) -> Outcome:
+    return record(_recording(ctx))
+
+
+def _recording(ctx: Context) -> Recording:
     assert ctx.click is not None
-    recording = Recording(
+    return Recording(
         conn=ctx.conn,
         click=ctx.click,
         network=ctx.network,
@@ -257,7 +261,6 @@ def record_conversion(ctx: Context) -> Outcome:
         origin=Origin("postback", postback_id=ctx.log_id),
         is_test=ctx.click.is_test,
     )
-    return record(recording)
 
 
 def process(
@@ -280,6 +283,49 @@ def process(
     outcome.parsed = _parsed(ctx)
     outcome.log_id = ctx.log_id
     write_log(conn, request, outcome, ctx)
+    return outcome
+
+
+@dataclass(slots=True)
+class Pending:
+    """A postback whose steps have run: refused, or with its conversion row drafted."""
+
+    ctx: Context
+    draft: Draft | None = None
+    refused: Refused | None = None
+
+
+def begin(
+    conn: Connection,
+    request: PostbackRequest,
+    networks: TTLCache[Any, NetworkConfig],
+    settings: Settings,
+) -> Pending:
+    """The first half of `process`, for a batch of postbacks whose conversion rows are then
+    inserted together (conversions/receiver.py PostbackJob); `complete` is the second."""
+    ctx = Context(conn, request, networks, settings)
+    try:
+        for step in STEPS:
+            step(ctx)
+        return Pending(ctx, draft=make_draft(_recording(ctx)))
+    except Refused as refused:
+        return Pending(ctx, refused=refused)
+
+
+def complete(pending: Pending, inserted: bool) -> Outcome:
+    """Settle a begun postback once its row was (or, as a repeat, was not) inserted, and
+    write its log row."""
+    ctx = pending.ctx
+    try:
+        if pending.refused is not None:
+            raise pending.refused
+        assert pending.draft is not None
+        outcome = settle(pending.draft, inserted)
+    except Refused as refused:
+        outcome = Outcome(refused.reason, refused.detail)
+    outcome.parsed = _parsed(ctx)
+    outcome.log_id = ctx.log_id
+    write_log(ctx.conn, ctx.request, outcome, ctx)
     return outcome
 
 

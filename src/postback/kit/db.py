@@ -21,6 +21,9 @@ from postback.config import Settings
 
 log = logging.getLogger("postback.db")
 
+# How long a SQLite connection waits for the write lock another connection holds.
+BUSY_TIMEOUT_MS = 10_000
+
 
 def normalize_url(url: str) -> str:
     """Accept the plain `postgresql://` form users paste and pick the psycopg 3 driver."""
@@ -57,7 +60,7 @@ def _configure_sqlite(engine: Engine, synchronous: str, begin: str, own_checkpoi
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if own_checkpoints:
             # By default the commit that pushes the WAL past 1000 pages also copies it into the
             # database file, and every click queued behind that commit waits tens of ms. A

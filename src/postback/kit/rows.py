@@ -78,7 +78,7 @@ class DriverInsert:
             ),
         }
         self._max_rows = 0
-        self._multi: dict[int, str] = {}
+        self._multi: dict[tuple[str, int], str] = {}
         self.sql = {
             dialect: f"INSERT INTO {table.name} ({names}) VALUES ({m}) {suffix}".rstrip()
             for dialect, m in marks.items()
@@ -102,6 +102,25 @@ class DriverInsert:
                 flat.extend(self.encode(row, True))
             driver_cursor(conn).execute(self._multi_row_sql(len(chunk)), flat)
 
+    def insert_returning(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]], column: str
+    ) -> list[Any]:
+        """Insert `rows` with multi-row INSERTs and return `column` of the rows inserted (with
+        ON CONFLICT ... DO NOTHING in the suffix, those not skipped)."""
+        sqlite_ = conn.dialect.name == "sqlite"
+        cursor = driver_cursor(conn)
+        found: list[Any] = []
+        step = self._rows_per_statement(conn) if sqlite_ else 65535 // len(self.columns)
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            flat: list[Any] = []
+            for row in chunk:
+                flat.extend(self.encode(row, sqlite_))
+            sql = self._multi_row_sql(len(chunk), conn.dialect.name)
+            cursor.execute(f"{sql} RETURNING {column}", flat)
+            found.extend(cursor.fetchall())
+        return found
+
     def _rows_per_statement(self, conn: Connection) -> int:
         if not self._max_rows:
             # SQLite binds at most this many parameters per statement (32766 since 3.32).
@@ -111,13 +130,14 @@ class DriverInsert:
             self._max_rows = max(1, limit // len(self.columns))
         return self._max_rows
 
-    def _multi_row_sql(self, count: int) -> str:
-        sql = self._multi.get(count)
+    def _multi_row_sql(self, count: int, dialect: str = "sqlite") -> str:
+        sql = self._multi.get((dialect, count))
         if sql is None:
-            one = "(" + ", ".join("?" for _ in self.columns) + ")"
-            head, _, tail = self.sql["sqlite"].partition(" VALUES ")
+            head, _, tail = self.sql[dialect].partition(" VALUES ")
+            one = tail[: tail.index(")") + 1]  # "(?, ?, ...)" or "(%s, %s::json, ...)"
             suffix = tail[len(one) :]
-            sql = self._multi[count] = f"{head} VALUES {', '.join([one] * count)}{suffix}"
+            sql = f"{head} VALUES {', '.join([one] * count)}{suffix}"
+            self._multi[(dialect, count)] = sql
         return sql
 
     def execute(self, conn: Connection, row: Mapping[str, Any]) -> int:

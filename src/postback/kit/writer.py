@@ -36,6 +36,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
+from postback.kit.db import BUSY_TIMEOUT_MS
+
 log = logging.getLogger("postback.writer")
 
 Job = Callable[[Connection], Any]
@@ -46,8 +48,6 @@ RowSink = Callable[[Connection, list[Any]], None]
 # log, outbox) cost one round trip per table instead of one per postback.
 DEFERRED = "postback.deferred_inserts"
 SCRATCH = "postback.batch_scratch"
-# How long the writer's thread waits for SQLite's write lock held by another connection.
-BUSY_TIMEOUT_MS = 10_000
 
 
 @dataclass(slots=True)
@@ -220,6 +220,8 @@ class GroupCommitWriter:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
+                if self._sqlite:  # back to the pool as every other connection is: waiting
+                    _busy_timeout(conn, BUSY_TIMEOUT_MS)
                 conn.close()
 
     # --- either ---
