@@ -60,6 +60,17 @@ class Sums:
             events = self.events.setdefault(basis, {})
             events[event] = events.get(event, 0) + int(vec[0])
 
+    def add(self, other: Sums) -> None:
+        self.add_clicks(other.clicks)
+        for basis, vec in other.conversions.items():
+            slot = self.conversions.setdefault(basis, [0] * len(CONV_METRICS))
+            for i, value in enumerate(vec):
+                slot[i] += value
+        for basis, counts in other.events.items():
+            events = self.events.setdefault(basis, {})
+            for event, n in counts.items():
+                events[event] = events.get(event, 0) + n
+
 
 _ZERO = {q: str(Decimal(0).quantize(q)) for q in (_PCT, _MICRO)}
 

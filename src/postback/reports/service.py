@@ -67,7 +67,6 @@ class _Run:
     a: int
     b: int
     groups: dict[tuple[Any, ...], Sums]
-    totals: Sums
     blocks: dict[int, Plan] = field(default_factory=dict)  # by the rollup's top level
 
     def sums(self, key: tuple[Any, ...]) -> Sums:
@@ -89,7 +88,7 @@ def snapshot(session: Session) -> Connection:
 def run_report(conn: Connection, query: ReportQuery) -> Report:
     """Answer `query`; `conn` must be in a snapshot transaction (`snapshot`)."""
     a, b = q_of(query.start), q_of(query.end)
-    run = _Run(query, spans_for(query.zone, a, b), a, b, {}, Sums())
+    run = _Run(query, spans_for(query.zone, a, b), a, b, {})
     mark = queries.read_watermark(conn)
     asked = set(query.group_by) | set(query.filters)
     asked -= set(TIME_UNITS)
@@ -113,7 +112,6 @@ def _clicks(
         return
     for key, vals in _rollup(conn, run, family, CLICK_METRICS, None):
         run.sums(key).add_clicks(vals)
-        run.totals.add_clicks(vals)
     tail = queries.fetch_clicks(conn, mark, None)
     if tail:
         seen = queries.visitors_among(conn, q_of(mark) // PER_DAY, tail)
@@ -131,7 +129,6 @@ def _conversions(
         for key, vals in _rollup(conn, run, family, CONV_METRICS, basis):
             *group, event = key
             run.sums(tuple(group)).add_conversions(basis, event, vals)
-            run.totals.add_conversions(basis, event, vals)
     if family is not None and mark is not None:
         _fold(run, ledger_facts(queries.fetch_ledger(conn, mark, None), net, run.query.bases))
 
@@ -147,10 +144,8 @@ def _fold(run: _Run, facts: Iterable[Fact]) -> None:
         key = tuple(values[d] for d in q.group_by)
         if len(fact.metrics) == len(CLICK_METRICS):
             run.sums(key).add_clicks(fact.metrics)
-            run.totals.add_clicks(fact.metrics)
         else:
             run.sums(key).add_conversions(fact.basis, fact.event, fact.metrics)
-            run.totals.add_conversions(fact.basis, fact.event, fact.metrics)
 
 
 def _fact_values(fact: Fact, run: _Run) -> dict[str, Any] | None:
@@ -241,7 +236,10 @@ def _render(conn: Connection, run: _Run) -> Report:
         rows.append(row)
     rows = _sorted(rows, q)
     end = None if q.limit is None else q.offset + q.limit
-    return Report(rows[q.offset : end], metrics(run.totals, q.bases), len(rows))
+    totals = Sums()  # every fact counted lands in exactly one group
+    for sums in run.groups.values():
+        totals.add(sums)
+    return Report(rows[q.offset : end], metrics(totals, q.bases), len(rows))
 
 
 def _natural(value: Any) -> tuple[int, Any]:
