@@ -431,7 +431,8 @@ class ReportConversionCampaign(_ConversionMetrics, Base):
 
     __tablename__ = "report_conversion_campaign"
     offer_id: Mapped[int] = mapped_column(Integer)
-    __table_args__ = (PrimaryKeyConstraint(*_KEY, "basis", "offer_id", "event"),)
+    # basis before q: a report asks for one basis at a time and reads only its rows.
+    __table_args__ = (PrimaryKeyConstraint("level", "basis", *_KEY[1:], "offer_id", "event"),)
 
 
 class ReportConversion(_Geo, _ConversionMetrics, Base):

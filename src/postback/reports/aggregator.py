@@ -136,7 +136,7 @@ def fold_clicks(
 
 
 CONVERSION_LAYOUTS = (
-    ("q", "is_test", "campaign_id", "traffic_source_id", "basis", "offer_id", "event"),
+    ("basis", "q", "is_test", "campaign_id", "traffic_source_id", "offer_id", "event"),
     ("q", "is_test", "campaign_id", "traffic_source_id", "basis", "offer_id",
      "country", "device", "os", "browser", "event"),
     ("name", "q", "is_test", "campaign_id", "traffic_source_id", "basis", "value", "event"),
@@ -153,7 +153,7 @@ def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, l
         count += fact.basis == 0
         d = fact.dims
         base = (fact.q, fact.is_test, d["campaign_id"], d["traffic_source_id"], fact.basis)
-        _add(camp, (*base, d["offer_id"], fact.event), fact.metrics)
+        _add(camp, (fact.basis, *base[:-1], d["offer_id"], fact.event), fact.metrics)
         geo = (d["offer_id"], d["country"], d["device"], d["os"], d["browser"], fact.event)
         _add(conv, (*base, *geo), fact.metrics)
         for name, value in fact.tokens.items():

@@ -21,7 +21,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLE = "report_conversion_campaign"
-KEYS = ("level", "q", "is_test", "campaign_id", "traffic_source_id", "basis", "offer_id", "event")
+# basis before q: a report asks for one basis at a time and reads only its rows.
+KEYS = ("level", "basis", "q", "is_test", "campaign_id", "traffic_source_id", "offer_id", "event")
 METRICS = ("conversions", "approved", "pending", "rejected", "refunded", "chargeback",
            "revenue_micros", "cost_micros")  # fmt: skip
 
