@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -17,6 +18,7 @@ from postback.kit.money import format_micros
 from postback.reports.aggregator import CLICK_LAYOUTS, CONVERSION_LAYOUTS, Aggregator
 from postback.reports.dimensions import CLICK_FAMILIES, CONVERSION_FAMILIES
 from postback.reports.metrics import money
+from postback.reports.periods import boundary_test, key_py, q_of, spans_for
 from postback.reports.schemas import parse_query
 from postback.reports.service import run_report
 from tests.conftest import LiveServer, wipe
@@ -195,3 +197,21 @@ def test_fold_layouts_are_the_rollup_keys() -> None:
 @given(st.one_of(st.integers(-(10**15), 10**15), st.integers(-(2**63), 2**63 - 1)))
 def test_money_text_is_format_micros(micros: int) -> None:
     assert money(micros) == format_micros(micros)
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_period_boundaries_are_found_on_local_hours(zone: str) -> None:
+    """The plan looks for period starts on local hours only; it finds every one."""
+    for base in BASES:
+        a = q_of(base - timedelta(days=40))
+        b = q_of(base + timedelta(days=40))
+        spans = spans_for(ZoneInfo(zone), a, b)
+        for units in (["day"], ["hour"], ["week", "month"], []):
+            fast = boundary_test(units, spans)
+            brute = [
+                q
+                for q in range(a + 1, b)
+                if q in spans.starts[1:]
+                or any(key_py(u, q, spans) != key_py(u, q - 1, spans) for u in units)
+            ]
+            assert [q for q in range(a + 1, b) if fast(q)] == brute

@@ -203,8 +203,11 @@ def boundary_test(units: list[str], spans: Spans) -> Callable[[int], bool]:
     span_starts = set(spans.starts[1:])
 
     def is_boundary(q: int) -> bool:
-        return q in span_starts or any(
-            key_py(u, q, spans) != key_py(u, q - 1, spans) for u in units
-        )
+        if q in span_starts:
+            return True
+        # Inside a span every period (hour, day, week, month) starts on a local hour.
+        if not units or (q + spans.offset_at(q)) % PER_HOUR:
+            return False
+        return any(key_py(u, q, spans) != key_py(u, q - 1, spans) for u in units)
 
     return is_boundary
