@@ -11,6 +11,7 @@ everything else              the admin API and its docs (api.py)
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -68,6 +69,10 @@ class PostbackApp:
         self.runtime = Runtime.create(self.settings)
         self.runtime.start()
         self.api.state.runtime = self.runtime
+        # Everything loaded so far (modules, the API's routes and models) lives as long as the
+        # process: out of the collector's sight, a full collection scans only what requests
+        # made, instead of stalling every request in flight for tens of ms now and then.
+        gc.freeze()
         return self.runtime
 
     def start_worker(self) -> None:

@@ -23,6 +23,8 @@ log = logging.getLogger("postback.db")
 
 # How long a SQLite connection waits for the write lock another connection holds.
 BUSY_TIMEOUT_MS = 10_000
+# What the SQLite WAL file is cut back to once a checkpoint lets it start over, in bytes.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def normalize_url(url: str) -> str:
@@ -66,6 +68,9 @@ def _configure_sqlite(engine: Engine, synchronous: str, begin: str, own_checkpoi
             # database file, and every click queued behind that commit waits tens of ms. A
             # background thread (WalCheckpointer) does that work instead.
             cur.execute("PRAGMA wal_autocheckpoint=0")
+            # When a finished checkpoint lets the next write start the WAL over, the file is
+            # cut back to this size: the WAL does not keep its high-water mark for good.
+            cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -81,8 +86,10 @@ def _configure_sqlite(engine: Engine, synchronous: str, begin: str, own_checkpoi
 class WalCheckpointer:
     """Copies the SQLite WAL into the database file off the request path, every second.
 
-    PASSIVE never waits for readers or writers, so commits go on while it runs; a TRUNCATE
-    now and then (when nothing is reading) keeps the WAL file from growing for good."""
+    PASSIVE never waits for readers or writers, so commits go on while it runs. (A TRUNCATE
+    every minute used to keep the WAL file small; it holds the write lock while it waits for
+    readers and copies, which stalled every click in flight once a minute. The connections'
+    journal_size_limit trims the file instead.)"""
 
     INTERVAL = 1.0
 
@@ -100,16 +107,13 @@ class WalCheckpointer:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        rounds = 0
         while not self._stop.wait(self.INTERVAL):
-            rounds += 1
-            mode = "TRUNCATE" if rounds % 60 == 0 else "PASSIVE"
             try:
                 # The raw connection, outside any transaction: through SQLAlchemy the PRAGMA
                 # would start with our BEGIN IMMEDIATE and hold the write lock throughout.
                 raw = self._engine.raw_connection()
                 try:
-                    raw.driver_connection.execute(f"PRAGMA wal_checkpoint({mode})")  # type: ignore[union-attr]
+                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
                 finally:
                     raw.close()
             except Exception:
