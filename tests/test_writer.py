@@ -131,7 +131,7 @@ def _kill_writer_connection(writer: GroupCommitWriter) -> None:
 def test_sqlite_writes_wait_for_a_held_write_lock_without_freezing_the_event_loop(
     engine: Engine,
 ) -> None:
-    """Another connection (the report fold, a checkpoint) holds SQLite's write lock: the
+    """Another connection (the report fold, the admin API) holds SQLite's write lock: the
     batch waits on the writer's thread, never on the event loop, and is stored afterwards."""
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL has no database-wide write lock")

@@ -11,7 +11,7 @@ thread. On SQLite the rest of the transaction (BEGIN, inserts, jobs) runs on the
 itself: those statements never wait for anything but the CPU, and running them on a second
 thread only made the two threads pass the interpreter lock back and forth several times per
 batch, which cost more CPU than the inserts. The BEGIN there does not wait for the write lock:
-when another connection holds it (the report fold, a WAL checkpoint), the batch goes to the
+when another connection holds it (the report fold, the admin API), the batch goes to the
 thread, which waits for the lock as long as the busy timeout allows. On PostgreSQL every
 statement is a round trip to the server, so the whole transaction runs on the thread.
 
