@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from postback.clicks.repository import ClickRows
 from postback.conversions.reasons import Reason
@@ -37,9 +37,12 @@ def request(network_key: str, **params: str) -> PostbackRequest:
     )
 
 
-def run_as_one_batch(live: LiveServer, requests: list[PostbackRequest]) -> tuple[list[Any], int]:
-    """Hand every postback to a writer in one turn of the event loop: they commit together."""
-    writer = GroupCommitWriter(live.runtime.db.engine, ClickRows())
+def run_as_one_batch(
+    live: LiveServer, requests: list[PostbackRequest], max_batch: int = 512
+) -> tuple[list[Any], int]:
+    """Hand every postback to a writer in one turn of the event loop: they commit together
+    (in batches of `max_batch`, each read ahead while the one before commits)."""
+    writer = GroupCommitWriter(live.runtime.db.engine, ClickRows(), max_batch=max_batch)
 
     async def main() -> list[Any]:
         writer.start()
@@ -140,3 +143,47 @@ def test_repeats_within_one_batch_follow_the_duplicate_mode_in_order(
         ("approved", 3_000_000),
         ("refunded", -3_000_000),
     ]
+
+
+def test_batches_read_ahead_while_the_one_before_commits(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    """With batches of 3, the second and third batches run their steps on a read connection
+    while the batch before them commits; a conversion that batch makes must still turn their
+    repeat of it into a duplicate, not a second conversion."""
+    plain = make_setup(live)
+    aliased = make_setup(live, network={"aliases": {"aff_sub": "clickid"}})
+    first, second = click(http, plain), click(http, plain)
+    other = click(http, aliased)
+    requests = [
+        request(plain.network_key, clickid=first, payout="1"),
+        request(plain.network_key, clickid=second, payout="2"),
+        request(plain.network_key, clickid="not-a-click", payout="3"),
+        # read ahead while the first three commit:
+        request(plain.network_key, clickid=first, payout="1"),
+        request(aliased.network_key, aff_sub=other, payout="5"),
+        request(plain.network_key, clickid=new_click_id(), payout="6"),
+        # and while those commit:
+        request(plain.network_key, clickid=second, payout="2"),
+    ]
+
+    outcomes, batches = run_as_one_batch(live, requests, max_batch=3)
+
+    assert batches == 3
+    assert [o.reason for o in outcomes] == [
+        Reason.ACCEPTED,
+        Reason.ACCEPTED,
+        Reason.UNKNOWN_CLICK,
+        Reason.DUPLICATE,
+        Reason.ACCEPTED,
+        Reason.UNKNOWN_CLICK,
+        Reason.DUPLICATE,
+    ]
+    assert outcomes[3].conversion_id == outcomes[0].conversion_id
+    assert outcomes[6].conversion_id == outcomes[1].conversion_id
+    with live.runtime.db.session() as s:
+        stored = s.execute(select(Conversion.click_id, Conversion.network_id)).all()
+        logged = s.scalar(select(func.count()).select_from(PostbackLogEntry))
+    assert sorted(c for c, _ in stored) == sorted([first, second, other])
+    assert (other, aliased.network_id) in [tuple(r) for r in stored]
+    assert logged == len(requests)

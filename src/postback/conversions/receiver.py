@@ -32,6 +32,7 @@ from postback.kit.asgi import (
     send_response,
 )
 from postback.kit.ids import looks_like_click_id
+from postback.kit.writer import batch_scope
 from postback.runtime import Runtime
 
 log = logging.getLogger("postback.postbacks")
@@ -171,18 +172,33 @@ class PostbackJob:
         return service.complete(self.pending, self.inserted)
 
     @staticmethod
+    def read_ahead(jobs: list[PostbackJob]) -> None:
+        """Run the steps (they only read) on a read connection, before the transaction."""
+        with jobs[0].rt.db.reader.connect() as conn, batch_scope(conn):
+            PostbackJob._begin(conn, jobs)
+
+    @staticmethod
     def prepare_batch(conn: Connection, jobs: list[PostbackJob]) -> None:
+        PostbackJob._begin(conn, [job for job in jobs if job.pending is None])
+        for job in jobs:
+            assert job.pending is not None
+            job.pending.bind(conn)  # the writes go through the writer's connection
+        drafts = [job.pending.draft for job in jobs if job.pending and job.pending.draft]
+        inserted = repository.insert_conversions(conn, [d.row for d in drafts])
+        for job in jobs:
+            draft = job.pending.draft if job.pending else None
+            job.inserted = draft is not None and draft.row["id"] in inserted
+
+    @staticmethod
+    def _begin(conn: Connection, jobs: list[PostbackJob]) -> None:
+        if not jobs:
+            return
         # The click ID is guessed from the default parameter names; a network with its own
         # alias for it just has its click read by the pipeline step instead.
         guesses = (_clickid_guess(job.request.params) for job in jobs)
         repository.prefetch_clicks(conn, [g for g in guesses if g and looks_like_click_id(g)])
         for job in jobs:
             job.pending = service.begin(conn, job.request, job.rt.networks, job.rt.settings)
-        drafts = [job.pending.draft for job in jobs if job.pending and job.pending.draft]
-        inserted = repository.insert_conversions(conn, [d.row for d in drafts])
-        for job in jobs:
-            draft = job.pending.draft if job.pending else None
-            job.inserted = draft is not None and draft.row["id"] in inserted
 
 
 def _clickid_guess(params: dict[str, str]) -> str | None:

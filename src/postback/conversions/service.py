@@ -294,6 +294,13 @@ class Pending:
     draft: Draft | None = None
     refused: Refused | None = None
 
+    def bind(self, conn: Connection) -> None:
+        """Make the rest of this postback's work use `conn` (its steps may have read through
+        another connection)."""
+        self.ctx.conn = conn
+        if self.draft is not None:
+            self.draft.rec.conn = conn
+
 
 def begin(
     conn: Connection,

@@ -29,7 +29,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,19 +111,31 @@ class GroupCommitWriter:
             self._loop.create_task(self._drain())
         return item.future
 
+    def _take(self) -> list[_Item]:
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        self.batches += 1
+        self.items += len(batch)
+        return batch
+
     async def _drain(self) -> None:
         assert self._loop is not None and self._thread is not None
+        ahead: list[_Item] = []  # the next batch, its reads done while this one commits
         try:
-            while self._pending:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-                self.batches += 1
-                self.items += len(batch)
+            while ahead or self._pending:
+                batch, ahead = (ahead or self._take()), []
                 try:
                     transaction = self._begin_here(batch) if self._sqlite else None
                     if transaction is not None:
-                        commit = self._commit
-                        await self._thread.call(commit, transaction, batch)
+                        committed = self._thread.call(self._commit, transaction, batch)
+                        if _reads_ahead(self._pending):
+                            # The disk is busy with this commit and the CPU would idle: the
+                            # next batch's jobs do their reads and checks meanwhile. (Rows
+                            # have nothing to read; they wait, so that their batch also takes
+                            # what arrives during the commit.)
+                            ahead = self._take()
+                            _read_ahead([item.job for item in ahead if item.job is not None])
+                        await committed
                     else:
                         await self._thread.call(self._write, batch)
                 except Exception as exc:
@@ -141,6 +153,7 @@ class GroupCommitWriter:
                 # take the loop.
                 await asyncio.sleep(0)
         finally:
+            self._pending[:0] = ahead  # cancelled mid-way: not lost, the next drain takes them
             self._draining = False
 
     # --- on the event loop (SQLite) ---
@@ -249,8 +262,8 @@ class GroupCommitWriter:
         if rows:
             self._write_rows(conn, rows)
         conn.info[DEFERRED] = {}
-        conn.info[SCRATCH] = {}
         try:
+            conn.info[SCRATCH] = {}
             _prepare(conn, [item.job for item in batch if item.job is not None])
             for item in batch:
                 if item.job is not None:
@@ -263,7 +276,7 @@ class GroupCommitWriter:
                 sink(conn, rows)
         finally:
             del conn.info[DEFERRED]
-            del conn.info[SCRATCH]
+            conn.info.pop(SCRATCH, None)
 
 
 class _Thread:
@@ -341,6 +354,39 @@ def _prepare(conn: Connection, jobs: list[Job]) -> None:
             kinds.setdefault(prepare, []).append(job)
     for prepare, group in kinds.items():
         prepare(conn, group)
+
+
+def _reads_ahead(items: list[_Item]) -> bool:
+    return any(hasattr(type(item.job), "read_ahead") for item in items if item.job is not None)
+
+
+def _read_ahead(jobs: list[Job]) -> None:
+    """Jobs of a class with a `read_ahead(jobs)` static method do their reads and checks for
+    the whole batch before its transaction, on a read connection of their own (on SQLite, on
+    the event loop, while the previous batch's commit waits for the disk). Whatever they
+    could not do there, `prepare_batch` does in the transaction."""
+    kinds: dict[Any, list[Job]] = {}
+    for job in jobs:
+        read_ahead = getattr(type(job), "read_ahead", None)
+        if read_ahead is not None:
+            kinds.setdefault(read_ahead, []).append(job)
+    for read_ahead, group in kinds.items():
+        try:
+            read_ahead(group)
+        except Exception:
+            log.exception(
+                "reading ahead for %d jobs failed; they read in their transaction", len(group)
+            )
+
+
+@contextlib.contextmanager
+def batch_scope(conn: Connection) -> Iterator[None]:
+    """Give `conn` a batch scratch dict (see batch_scratch) for the length of the block."""
+    conn.info[SCRATCH] = {}
+    try:
+        yield
+    finally:
+        conn.info.pop(SCRATCH, None)
 
 
 def batch_scratch(conn: Connection) -> dict[str, Any] | None:
