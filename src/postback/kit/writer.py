@@ -26,17 +26,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
 from postback.kit.db import BUSY_TIMEOUT_MS
+from postback.kit.threads import WorkerThread
 
 log = logging.getLogger("postback.writer")
 
@@ -67,7 +65,7 @@ class GroupCommitWriter:
         self._sqlite = engine.dialect.name == "sqlite"
         self._pending: list[_Item] = []
         self._draining = False
-        self._thread: _Thread | None = None
+        self._thread: WorkerThread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: Connection | None = None
         self.batches = 0
@@ -75,7 +73,7 @@ class GroupCommitWriter:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._thread = _Thread(self._loop)
+        self._thread = WorkerThread(self._loop, name="group-commit")
 
     def stop(self) -> None:
         """Write whatever is still queued, wait for the commit in flight, close the connection."""
@@ -277,66 +275,6 @@ class GroupCommitWriter:
         finally:
             del conn.info[DEFERRED]
             conn.info.pop(SCRATCH, None)
-
-
-class _Thread:
-    """The writer's one thread: runs a function and hands its result to the event loop.
-
-    A ThreadPoolExecutor did the same with several Python-level locks and a semaphore per
-    call, which showed in the click path's profile; this is a queue and a thread."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self._thread.start()
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        future = self._loop.create_future()
-        self._queue.put((future, fn, args))
-        return future
-
-    def call_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run `fn` on the thread and wait for it here (shutdown only)."""
-        done: Future[Any] = Future()
-        self._queue.put((done, fn, args))
-        return done.result()
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while True:
-            work = self._queue.get()
-            if work is None:
-                return
-            future, fn, args = work
-            try:
-                result = fn(*args)
-            except BaseException as exc:
-                self._settle(future, None, exc)
-            else:
-                self._settle(future, result, None)
-
-    def _settle(self, future: Any, result: Any, error: BaseException | None) -> None:
-        if isinstance(future, Future):
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-        else:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-                self._loop.call_soon_threadsafe(_settle_on_loop, future, result, error)
-
-
-def _settle_on_loop(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the awaiting task was cancelled
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 def _busy_timeout(conn: Connection, ms: int) -> None:
