@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -197,3 +199,47 @@ def test_the_writers_connection_goes_back_to_the_pool_waiting_for_locks_again(
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
     engine.dispose()
+
+
+def test_sqlite_writes_get_in_between_another_writer_that_keeps_taking_the_lock(
+    engine: Engine,
+) -> None:
+    """The report fold takes SQLite's write lock slice after slice with hardly a gap. The
+    writer must find those gaps, not wait until the fold has caught up."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    stop = threading.Event()
+
+    def greedy() -> None:  # 50 ms holding the lock, ~1 ms not, for up to 5 s
+        raw = engine.raw_connection()
+        deadline = time.monotonic() + 5
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                raw.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+                time.sleep(0.05)
+                raw.driver_connection.execute("COMMIT")  # type: ignore[union-attr]
+                time.sleep(0.001)
+        finally:
+            raw.close()
+
+    rival = threading.Thread(target=greedy)
+    rival.start()
+    time.sleep(0.1)
+    writer = GroupCommitWriter(engine, ClickRows())
+
+    async def main() -> float:
+        writer.start()
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*[writer.insert_row(click_row()) for _ in range(10)])
+            return time.monotonic() - started
+        finally:
+            writer.stop()
+
+    try:
+        took = asyncio.run(main())
+    finally:
+        stop.set()
+        rival.join()
+    assert stored(engine) == 10
+    assert took < 2.5
