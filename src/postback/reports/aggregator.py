@@ -26,6 +26,7 @@ import contextlib
 import gc
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +45,8 @@ LAG = timedelta(seconds=10)
 INTERVAL = 2.0  # seconds between folds in a server process
 # The most clicks (and ledger rows) one transaction folds: under a second of work (write lock).
 ROWS = 5_000
+# Inside `postback serve`, folding a backlog holds the database at most half the time.
+SERVER_SHARE = 0.5
 CHUNK = 20_000  # rollup rows per write statement
 
 Acc = dict[tuple[Any, ...], list[int]]
@@ -298,24 +301,34 @@ class Aggregator:
         return new, count
 
     def catch_up(
-        self, until: datetime | None = None, progress: Callable[[datetime, int], None] | None = None
+        self,
+        until: datetime | None = None,
+        progress: Callable[[datetime, int], None] | None = None,
+        share: float = 1.0,
     ) -> int:
-        """Fold until the watermark reaches `until` (default: now - LAG)."""
+        """Fold until the watermark reaches `until` (default: now - LAG).
+
+        With `share` < 1, pause after each slice so that folding holds the database at most
+        that share of the time: on SQLite a slice holds the write lock, and the server's
+        clicks and postbacks need it between slices, not after the whole backlog."""
         target = until or datetime.now(UTC) - self.lag
         total = 0
         while True:
+            started = time.monotonic()
             mark, count = self.fold_once(target)
             total += count
             if progress is not None:
                 progress(mark, count)
             if mark >= target:
                 return total
+            if share < 1.0:
+                time.sleep((time.monotonic() - started) * (1 - share) / share)
 
     async def run(self) -> None:
         """Fold every INTERVAL seconds until stop(); errors are logged and retried."""
         while not self._stop.is_set():
             try:
-                await asyncio.to_thread(self.catch_up)
+                await asyncio.to_thread(self.catch_up, None, None, SERVER_SHARE)
             except Exception:
                 log.exception("report aggregation failed; retrying")
             with contextlib.suppress(TimeoutError):
