@@ -301,12 +301,7 @@ def _prepare(conn: Connection, jobs: list[Job]) -> None:
     """Let jobs of one kind do their reads for the whole batch at once: a job class with a
     `prepare_batch(conn, jobs)` static method gets called once with all its jobs first (the
     postback receiver reads all the batch's clicks with one query)."""
-    kinds: dict[Any, list[Job]] = {}
-    for job in jobs:
-        prepare = getattr(type(job), "prepare_batch", None)
-        if prepare is not None:
-            kinds.setdefault(prepare, []).append(job)
-    for prepare, group in kinds.items():
+    for prepare, group in _by_hook(jobs, "prepare_batch").items():
         prepare(conn, group)
 
 
@@ -319,18 +314,23 @@ def _read_ahead(jobs: list[Job]) -> None:
     the whole batch before its transaction, on a read connection of their own (on SQLite, on
     the event loop, while the previous batch's commit waits for the disk). Whatever they
     could not do there, `prepare_batch` does in the transaction."""
-    kinds: dict[Any, list[Job]] = {}
-    for job in jobs:
-        read_ahead = getattr(type(job), "read_ahead", None)
-        if read_ahead is not None:
-            kinds.setdefault(read_ahead, []).append(job)
-    for read_ahead, group in kinds.items():
+    for read_ahead, group in _by_hook(jobs, "read_ahead").items():
         try:
             read_ahead(group)
         except Exception:
             log.exception(
                 "reading ahead for %d jobs failed; they read in their transaction", len(group)
             )
+
+
+def _by_hook(jobs: list[Job], hook: str) -> dict[Any, list[Job]]:
+    """The jobs whose class has the static method `hook`, grouped by it."""
+    kinds: dict[Any, list[Job]] = {}
+    for job in jobs:
+        method = getattr(type(job), hook, None)
+        if method is not None:
+            kinds.setdefault(method, []).append(job)
+    return kinds
 
 
 @contextlib.contextmanager
