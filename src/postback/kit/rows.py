@@ -18,7 +18,7 @@ same DBAPI connection.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,36 +90,38 @@ class DriverInsert:
             params = [self.encode(row, sqlite_) for row in rows]
             driver_cursor(conn).executemany(self.sql[conn.dialect.name], params)
             return
-        # One multi-row INSERT rather than an executemany: the sqlite3 module lets go of the
-        # interpreter lock around every statement step, and under load each of those hand-offs
-        # to the event loop thread stalls the writer; one statement steps once.
-        flat: list[Any] = []
-        step = self._rows_per_statement(conn)
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            flat.clear()
-            for row in chunk:
-                flat.extend(self.encode(row, True))
-            driver_cursor(conn).execute(self._multi_row_sql(len(chunk)), flat)
+        # One multi-row INSERT rather than an executemany: one statement step for the batch
+        # instead of one per row (and the sqlite3 module lets go of the interpreter lock
+        # around every step).
+        cursor = driver_cursor(conn)
+        for sql, flat in self._multi_row_statements(conn, rows):
+            cursor.execute(sql, flat)
 
     def insert_returning(
         self, conn: Connection, rows: Sequence[Mapping[str, Any]], column: str
     ) -> list[Any]:
         """Insert `rows` with multi-row INSERTs and return `column` of the rows inserted (with
         ON CONFLICT ... DO NOTHING in the suffix, those not skipped)."""
-        sqlite_ = conn.dialect.name == "sqlite"
         cursor = driver_cursor(conn)
         found: list[Any] = []
+        for sql, flat in self._multi_row_statements(conn, rows):
+            cursor.execute(f"{sql} RETURNING {column}", flat)
+            found.extend(cursor.fetchall())
+        return found
+
+    def _multi_row_statements(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]]
+    ) -> Iterator[tuple[str, list[Any]]]:
+        """(SQL, flat parameters) of as few multi-row INSERTs as the driver's limit allows."""
+        dialect = conn.dialect.name
+        sqlite_ = dialect == "sqlite"
         step = self._rows_per_statement(conn) if sqlite_ else 65535 // len(self.columns)
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step]
             flat: list[Any] = []
             for row in chunk:
                 flat.extend(self.encode(row, sqlite_))
-            sql = self._multi_row_sql(len(chunk), conn.dialect.name)
-            cursor.execute(f"{sql} RETURNING {column}", flat)
-            found.extend(cursor.fetchall())
-        return found
+            yield self._multi_row_sql(len(chunk), dialect), flat
 
     def _rows_per_statement(self, conn: Connection) -> int:
         if not self._max_rows:
