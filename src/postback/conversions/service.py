@@ -25,7 +25,7 @@ from postback.conversions import parsing, repository
 from postback.conversions.fx import rates
 from postback.conversions.parsing import Fields, Refused
 from postback.conversions.reasons import Reason
-from postback.conversions.recording import Draft, Origin, Recording, make_draft, record, settle
+from postback.conversions.recording import Draft, Origin, Recording, make_draft, settle
 from postback.conversions.records import ClickRecord, NetworkConfig, Outcome, PostbackRequest
 from postback.kit.cache import TTLCache
 from postback.kit.ids import looks_like_click_id, new_id
@@ -244,10 +244,6 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def record_conversion(ctx: Context) -> Outcome:
-    return record(_recording(ctx))
-
-
 def _recording(ctx: Context) -> Recording:
     assert ctx.click is not None
     return Recording(
@@ -271,19 +267,10 @@ def process(
     trace: Trace | None = None,
 ) -> Outcome:
     """Run the pipeline and write its log row, in the caller's transaction."""
-    ctx = Context(conn, request, networks, settings, trace=trace)
-    try:
-        for step in STEPS:
-            step(ctx)
-            if trace is not None:
-                trace.append((step.__name__, "pass", ""))
-        outcome = record_conversion(ctx)
-    except Refused as refused:
-        outcome = Outcome(refused.reason, refused.detail)
-    outcome.parsed = _parsed(ctx)
-    outcome.log_id = ctx.log_id
-    write_log(conn, request, outcome, ctx)
-    return outcome
+    pending = begin(conn, request, networks, settings, trace)
+    draft = pending.draft
+    inserted = draft is not None and repository.insert_conversion(conn, draft.row)
+    return complete(pending, inserted)
 
 
 @dataclass(slots=True)
@@ -307,13 +294,17 @@ def begin(
     request: PostbackRequest,
     networks: TTLCache[Any, NetworkConfig],
     settings: Settings,
+    trace: Trace | None = None,
 ) -> Pending:
-    """The first half of `process`, for a batch of postbacks whose conversion rows are then
-    inserted together (conversions/receiver.py PostbackJob); `complete` is the second."""
-    ctx = Context(conn, request, networks, settings)
+    """The steps and the conversion row drafted: the first half of `process`, and what a
+    batch of postbacks runs before inserting all their rows together (receiver.py
+    PostbackJob); `complete` is the second half."""
+    ctx = Context(conn, request, networks, settings, trace=trace)
     try:
         for step in STEPS:
             step(ctx)
+            if trace is not None:
+                trace.append((step.__name__, "pass", ""))
         return Pending(ctx, draft=make_draft(_recording(ctx)))
     except Refused as refused:
         return Pending(ctx, refused=refused)
