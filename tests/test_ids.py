@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections import Counter
 
 from ulid import ULID
 
@@ -36,3 +38,27 @@ def test_templates_escape_values_but_keep_plain_ones() -> None:
     assert url == (
         "https://o.test/p?c=01ABC-x_y.z~&z=a%20b%26c%2F%C3%A9&missing=&%C3%A9=a%20b%26c%2F%C3%A9"
     )
+
+
+def test_random_part_uses_every_character_evenly() -> None:
+    counts = Counter(ch for _ in range(4_000) for ch in new_click_id()[10:])
+    assert len(counts) == 32
+    # 64,000 characters, 2,000 expected per character: a 5-bit mask of uniform bytes is uniform.
+    assert min(counts.values()) > 1_700 and max(counts.values()) < 2_300
+
+
+def test_a_forked_child_does_not_repeat_its_parents_pooled_ids() -> None:
+    new_click_id()  # the parent's pool now holds ids not handed out yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next ids and leave at once
+        os.close(read)
+        os.write(write, " ".join(new_click_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {new_click_id()[10:] for _ in range(50)}
+    assert len(child) == 50
+    assert not parent & {c[10:] for c in child}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,6 +32,8 @@ T = TypeVar("T")
 
 
 def pick(items: Sequence[T], cum_weights: Sequence[int], rng: random.Random | None = None) -> T:
+    if len(items) == 1:  # most paths have one offer: no draw needed
+        return items[0]
     at = (rng or random).random() * cum_weights[-1]
     return items[bisect.bisect_right(cum_weights, at)]
 
@@ -116,17 +118,37 @@ def offer_url(offer: OfferRoute, row: dict[str, Any], now: datetime) -> str:
 
 def fill_click_url(url: str, row: dict[str, Any], offer_id: int | None, now: datetime) -> str:
     """An offer or lander URL with the click's macros filled and URL-encoded."""
-    # Tokens first, so that our own values win over a token that happens to share a name.
-    values: dict[str, object] = dict(row["tokens"])
-    values.update(
-        clickid=row["id"],
-        external_id=row["external_id"],
-        campaign_id=row["campaign_id"],
-        offer_id=offer_id,
-        country=row["country"],
-        os=row["os"],
-        device=row["device"],
-        browser=row["browser"],
-        timestamp=int(now.timestamp()),
-    )
-    return macros.fill(url, values)
+    return macros.fill(url, ClickMacros(row, offer_id, now))
+
+
+class ClickMacros:
+    """A click's macro values, worked out only for the names its template uses (a click pays
+    for the macros of its URL, not for the whole table).
+
+    Our own names win over a token that happens to share one; any other name is a token."""
+
+    __slots__ = ("now", "offer_id", "row")
+
+    def __init__(self, row: dict[str, Any], offer_id: int | None, now: datetime) -> None:
+        self.row = row
+        self.offer_id = offer_id
+        self.now = now
+
+    def get(self, name: str, /) -> object | None:
+        own = _OWN_MACROS.get(name)
+        if own is not None:
+            return own(self)
+        return self.row["tokens"].get(name)
+
+
+_OWN_MACROS: dict[str, Callable[[ClickMacros], object]] = {
+    "clickid": lambda m: m.row["id"],
+    "external_id": lambda m: m.row["external_id"],
+    "campaign_id": lambda m: m.row["campaign_id"],
+    "offer_id": lambda m: m.offer_id,
+    "country": lambda m: m.row["country"],
+    "os": lambda m: m.row["os"],
+    "device": lambda m: m.row["device"],
+    "browser": lambda m: m.row["browser"],
+    "timestamp": lambda m: int(m.now.timestamp()),
+}

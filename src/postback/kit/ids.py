@@ -18,28 +18,47 @@ _CLICK_ID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Every pair of Crockford characters, indexed by the 10 bits it encodes.
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
-_SHIFTS = range(120, -10, -10)
-# One urandom call per 409 ids instead of one per id: the syscall was the largest single cost
-# of a click. The bytes are the same CSPRNG output, just fetched in bulk, per thread.
-_POOL_BYTES = 4090
+# A random byte's low 5 bits as a Crockford character: 16 bytes make the 80 random bits.
+_FIVE_BITS = bytes(_CROCKFORD.encode()[b & 31] for b in range(256))
+_RANDOM_CHARS = 16
+# One urandom call per 256 ids instead of one per id: the syscall was the largest single cost
+# of a click. The bytes are the same CSPRNG output, fetched in bulk and kept per thread.
+_POOL_BYTES = 4096
 _local = threading.local()
+# The 10 time characters of the last millisecond seen: ids of one millisecond share them.
+_time_chars: tuple[int, str] = (-1, "")
 
 
-def _random80() -> int:
-    pool: bytes = getattr(_local, "pool", b"")
-    pos: int = getattr(_local, "pos", 0)
-    if pos + 10 > len(pool):
-        pool, pos = os.urandom(_POOL_BYTES), 0
-        _local.pool = pool
-    _local.pos = pos + 10
-    return int.from_bytes(pool[pos : pos + 10], "big")
+def _random_part() -> str:
+    try:
+        parts: list[str] = _local.parts
+    except AttributeError:
+        parts = _local.parts = []
+    if not parts:
+        chars = os.urandom(_POOL_BYTES).translate(_FIVE_BITS).decode()
+        parts.extend([chars[i : i + _RANDOM_CHARS] for i in range(0, _POOL_BYTES, _RANDOM_CHARS)])
+    return parts.pop()
+
+
+def _forget_pool() -> None:
+    # A forked child must not hand out the ids its parent's pool still holds.
+    global _local
+    _local = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def new_click_id() -> str:
     """A ULID: 48-bit milliseconds then 80 random bits, 26 Crockford base32 characters."""
-    value = (time.time_ns() // 1_000_000) << 80 | _random80()
-    # 26 characters carry 130 bits (the top two are zero): 13 lookups of 10 bits each.
-    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
+    global _time_chars
+    ms = time.time_ns() // 1_000_000
+    last, prefix = _time_chars
+    if ms != last:
+        # 10 characters carry 50 bits (the top two are zero): 5 lookups of 10 bits each.
+        prefix = "".join([_PAIRS[(ms >> shift) & 1023] for shift in (40, 30, 20, 10, 0)])
+        _time_chars = (ms, prefix)
+    return prefix + _random_part()
 
 
 def new_id() -> str:

@@ -23,7 +23,7 @@ from postback.kit.macros import MACRO
 Level = Literal["error", "warning"]
 Kind = Literal["offer", "lander", "postback", "fallback"]
 
-# The click's macro table (clicks/service.py `offer_url`) and the outbound one
+# The click's macro table (clicks/service.py `ClickMacros`) and the outbound one
 # (conversions/recording.py `macro_values`); tokens come on top of both.
 OFFER_MACROS = frozenset(
     {"clickid", "external_id", "campaign_id", "offer_id", "country", "os", "device", "browser"}

@@ -1,0 +1,60 @@
+"""The click's macro table: what an offer or lander URL is filled with at click time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from postback.clicks.service import _OWN_MACROS, fill_click_url
+from postback.kit.linter import OFFER_MACROS
+
+NOW = datetime(2026, 11, 23, 4, 0, 5, tzinfo=UTC)
+
+
+def click_row(**tokens: str) -> dict[str, Any]:
+    return {
+        "id": "01KAB0000000000000000000ZZ",
+        "external_id": "ext 1",
+        "campaign_id": 7,
+        "country": "DE",
+        "os": "Android",
+        "device": "mobile",
+        "browser": "Chrome Mobile",
+        "tokens": tokens,
+    }
+
+
+def test_every_own_macro_is_filled_and_escaped() -> None:
+    url = fill_click_url(
+        "https://o.test/?c={clickid}&e={external_id}&k={campaign_id}&o={offer_id}"
+        "&g={country}&s={os}&d={device}&b={browser}&t={timestamp}",
+        click_row(),
+        3,
+        NOW,
+    )
+    assert url == (
+        "https://o.test/?c=01KAB0000000000000000000ZZ&e=ext%201&k=7&o=3&g=DE&s=Android"
+        f"&d=mobile&b=Chrome%20Mobile&t={int(NOW.timestamp())}"
+    )
+
+
+def test_own_values_win_over_tokens_and_other_names_are_tokens() -> None:
+    row = click_row(country="XX", zone="z-9", Zone="upper")
+    url = fill_click_url("https://o.test/?g={country}&z={zone}&Z={Zone}&n={none}", row, 3, NOW)
+    assert url == "https://o.test/?g=DE&z=z-9&Z=upper&n="
+
+
+def test_an_upper_case_name_falls_back_to_the_lower_case_one() -> None:
+    row = click_row(zone="z-9")
+    url = fill_click_url("https://o.test/?c={CLICKID}&z={ZONE}", row, None, NOW)
+    assert url == "https://o.test/?c=01KAB0000000000000000000ZZ&z=z-9"
+
+
+def test_a_missing_own_value_is_empty_not_a_token() -> None:
+    row = click_row(external_id="from-token")
+    row["external_id"] = None
+    assert fill_click_url("https://o.test/?e={external_id}", row, None, NOW) == "https://o.test/?e="
+
+
+def test_the_linter_knows_exactly_the_click_macros() -> None:
+    assert set(_OWN_MACROS) == OFFER_MACROS
