@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from postback.clicks.schemas import CampaignRoute, LanderRoute, OfferRoute, PathRoute
@@ -118,37 +119,33 @@ def offer_url(offer: OfferRoute, row: dict[str, Any], now: datetime) -> str:
 
 def fill_click_url(url: str, row: dict[str, Any], offer_id: int | None, now: datetime) -> str:
     """An offer or lander URL with the click's macros filled and URL-encoded."""
-    return macros.fill(url, ClickMacros(row, offer_id, now))
+    template, plan = _click_plan(url)
+    tokens = row["tokens"]
+    values = {key: tokens.get(key) if own is None else own(row, offer_id, now) for key, own in plan}
+    return template.fill(values)
 
 
-class ClickMacros:
-    """A click's macro values, worked out only for the names its template uses (a click pays
-    for the macros of its URL, not for the whole table).
-
-    Our own names win over a token that happens to share one; any other name is a token."""
-
-    __slots__ = ("now", "offer_id", "row")
-
-    def __init__(self, row: dict[str, Any], offer_id: int | None, now: datetime) -> None:
-        self.row = row
-        self.offer_id = offer_id
-        self.now = now
-
-    def get(self, name: str, /) -> object | None:
-        own = _OWN_MACROS.get(name)
-        if own is not None:
-            return own(self)
-        return self.row["tokens"].get(name)
-
-
-_OWN_MACROS: dict[str, Callable[[ClickMacros], object]] = {
-    "clickid": lambda m: m.row["id"],
-    "external_id": lambda m: m.row["external_id"],
-    "campaign_id": lambda m: m.row["campaign_id"],
-    "offer_id": lambda m: m.offer_id,
-    "country": lambda m: m.row["country"],
-    "os": lambda m: m.row["os"],
-    "device": lambda m: m.row["device"],
-    "browser": lambda m: m.row["browser"],
-    "timestamp": lambda m: int(m.now.timestamp()),
+OwnMacro = Callable[[dict[str, Any], "int | None", datetime], object]
+# The click's own macros. They win over a token that happens to share a name; any other name
+# is a token. kit/linter.py's OFFER_MACROS lists the same names.
+_OWN_MACROS: dict[str, OwnMacro] = {
+    "clickid": lambda row, offer_id, now: row["id"],
+    "external_id": lambda row, offer_id, now: row["external_id"],
+    "campaign_id": lambda row, offer_id, now: row["campaign_id"],
+    "offer_id": lambda row, offer_id, now: offer_id,
+    "country": lambda row, offer_id, now: row["country"],
+    "os": lambda row, offer_id, now: row["os"],
+    "device": lambda row, offer_id, now: row["device"],
+    "browser": lambda row, offer_id, now: row["browser"],
+    "timestamp": lambda row, offer_id, now: int(now.timestamp()),
 }
+
+
+@lru_cache(maxsize=4096)
+def _click_plan(url: str) -> tuple[macros.Template, tuple[tuple[str, OwnMacro | None], ...]]:
+    """A URL's template and the values it can ask for (each name and its lower-case
+    fallback), each with its own-macro function or None for a token: a click works out only
+    the macros of its URL, not the whole table."""
+    template = macros.compile_template(url)
+    keys = dict.fromkeys(key for name in template.names for key in (name, name.lower()))
+    return template, tuple((key, _OWN_MACROS.get(key)) for key in keys)

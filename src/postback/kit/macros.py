@@ -29,22 +29,25 @@ class Template:
     """A URL template split once into literal text and macro names, so that filling it on
     every click is a join, not a regex substitution plus a re-quoting of the whole URL."""
 
-    __slots__ = ("names", "parts")
+    __slots__ = ("names", "parts", "slots")
 
     def __init__(self, template: str) -> None:
         pieces = MACRO.split(template)
         # split() alternates literal, name, literal, ...: literals are escaped here, once.
         self.parts = [quote(p, safe=_URL_SAFE) if i % 2 == 0 else p for i, p in enumerate(pieces)]
         self.names = pieces[1::2]
+        # Each macro's name and, when it differs, the lower-case name to fall back on.
+        self.slots = [(name, name.lower() if name.lower() != name else None) for name in self.names]
 
     def fill(self, values: MacroValues) -> str:
         out = self.parts.copy()
-        for i in range(1, len(out), 2):
-            name = out[i]
+        i = 1
+        for name, lower in self.slots:
             value = values.get(name)
-            if value is None:
-                value = values.get(name.lower())
-            out[i] = "" if value is None else _escape(str(value))
+            if value is None and lower is not None:
+                value = values.get(lower)
+            out[i] = "" if value is None else _escape(value if type(value) is str else str(value))
+            i += 2
         return "".join(out)
 
 
