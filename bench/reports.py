@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -240,18 +241,28 @@ def main() -> None:
         _table(timings)
         return
     workdir = Path(tempfile.mkdtemp(prefix="postback-reports-"))
-    for kind in args.databases.split(","):
-        with fresh_database(kind, workdir, keep=args.keep) as url:
-            if args.keep:
-                console.print(f"{kind}: {url} (kept)")
-            engine = create_engine(normalize_url(url))
-            gen_s, rows = generate(engine, args.clicks, args.conversions, args.days)
-            fold_s = fold(engine, args.clicks)
-            analyze(engine)
-            timings = time_queries(engine, args.runs)
-            size = size_on_disk(engine, url)
-            engine.dispose()
-        _print(kind, args, gen_s, rows, fold_s, size, timings)
+    try:
+        for kind in args.databases.split(","):
+            _run(kind, args, workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif not any(workdir.iterdir()):  # a kept SQLite database lives in it
+            workdir.rmdir()
+
+
+def _run(kind: str, args: Any, workdir: Path) -> None:
+    with fresh_database(kind, workdir, keep=args.keep) as url:
+        if args.keep:
+            console.print(f"{kind}: {url} (kept)")
+        engine = create_engine(normalize_url(url))
+        gen_s, rows = generate(engine, args.clicks, args.conversions, args.days)
+        fold_s = fold(engine, args.clicks)
+        analyze(engine)
+        timings = time_queries(engine, args.runs)
+        size = size_on_disk(engine, url)
+        engine.dispose()
+    _print(kind, args, gen_s, rows, fold_s, size, timings)
 
 
 def _print(kind: str, args: Any, gen_s: float, rows: int, fold_s: float, size: int,
