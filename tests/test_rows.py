@@ -52,3 +52,12 @@ def test_driver_rows_match_what_sqlalchemy_writes(tmp_path: Path) -> None:
         assert raw[mine["id"]].split("|")[0] == sqlite_time(mine["created_at"])
         assert back[mine["id"]].created_at.timestamp() == mine["created_at"].timestamp()
         assert back[mine["id"]].tokens == {"zone": "7"}
+
+
+def test_the_time_cache_answers_each_object_with_its_own_text() -> None:
+    # Rows are encoded table by table, so the same moments come back in turns.
+    fresh = [m.replace() for m in MOMENTS]  # equal values, other objects
+    expected = [m.astimezone(UTC).isoformat(" ", "microseconds")[:26] for m in MOMENTS]
+    for _ in range(3):
+        assert [sqlite_time(m) for m in MOMENTS] == expected
+        assert [sqlite_time(m) for m in reversed(fresh)] == expected[::-1]

@@ -54,7 +54,7 @@ class CostTerms:
         return 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention; frozen cost several us per postback
 class Change:
     status: str
     payout_micros: int

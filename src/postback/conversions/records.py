@@ -47,10 +47,11 @@ class NetworkConfig:
         return self.duplicate_modes.get(event, self.duplicate_mode)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClickRecord:
     """The stored click a postback is attributed to, with its offer's defaults and its
-    campaign's cost terms."""
+    campaign's cost terms. Read-only by convention: not frozen, because a frozen dataclass
+    of this size cost 3.6 us to build against 0.8 us, once per postback."""
 
     id: str
     created_at: datetime

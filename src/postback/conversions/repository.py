@@ -8,6 +8,7 @@ fresh cache key each time, which cost more than the database work itself.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -137,25 +138,57 @@ def prefetch_clicks(conn: Connection, click_ids: list[str]) -> None:
 def _click_record(row: Any) -> ClickRecord:
     (cid, created, campaign, offer, source, external, tokens, is_test, network, payout,
      currency, url, events, statuses, names, signing, cost_model, cost_micros) = row  # fmt: skip
+    source_events, source_statuses, source_status_names = _source_rules(events, statuses, names)
     return ClickRecord(
-        id=cid,
-        created_at=_utc(created),
-        campaign_id=campaign,
-        offer_id=offer,
-        traffic_source_id=source,
-        external_id=external,
-        tokens=_json(tokens) or {},
-        is_test=bool(is_test),
-        network_id=network,
-        offer_payout_micros=payout or 0,
-        offer_currency=currency or "USD",
-        source_postback_url=url,
-        source_events=tuple(_json(events) or ()),
-        source_statuses=tuple(_json(statuses) or ()),
-        source_status_names={str(k): str(v) for k, v in (_json(names) or {}).items()},
-        source_signs=bool(signing),
-        cost_terms=CostTerms(cost_model or "none", cost_micros or 0),
+        cid,
+        _utc(created),
+        campaign,
+        offer,
+        source,
+        external,
+        _json(tokens) or {},
+        bool(is_test),
+        network,
+        payout or 0,
+        currency or "USD",
+        _cost_terms(cost_model or "none", cost_micros or 0),
+        url,
+        source_events,
+        source_statuses,
+        source_status_names,
+        bool(signing),
     )
+
+
+SourceRules = tuple[tuple[str, ...], tuple[str, ...], dict[str, str]]
+
+
+def _source_rules(events: Any, statuses: Any, names: Any) -> SourceRules:
+    """A traffic source's postback rules. SQLite hands them over as JSON text: those are
+    parsed once per distinct text, not once per click (callers must not change the dict)."""
+    if type(events) is not list and type(statuses) is not list and type(names) is not dict:
+        return _parsed_source_rules(events, statuses, names)
+    return _parse_source_rules(events, statuses, names)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_source_rules(
+    events: str | None, statuses: str | None, names: str | None
+) -> SourceRules:
+    return _parse_source_rules(events, statuses, names)
+
+
+def _parse_source_rules(events: Any, statuses: Any, names: Any) -> SourceRules:
+    return (
+        tuple(_json(events) or ()),
+        tuple(_json(statuses) or ()),
+        {str(k): str(v) for k, v in (_json(names) or {}).items()},
+    )
+
+
+@lru_cache(maxsize=1024)
+def _cost_terms(model: str, micros: int) -> CostTerms:
+    return CostTerms(model, micros)
 
 
 def _json(value: Any) -> Any:

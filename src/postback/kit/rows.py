@@ -36,23 +36,27 @@ def driver_cursor(conn: Connection) -> Any:
     return cursor
 
 
-# The last datetime encoded: a postback stamps its conversion, ledger and log rows with the
-# same received_at, so most calls repeat the previous one.
-_last_time: tuple[datetime | None, str] = (None, "")
+# Datetimes encoded lately, by object identity: a postback stamps its conversion, ledger and
+# log rows with the same received_at, and a batch encodes its rows table by table, so the same
+# few objects come back in turns. Kept by id() with the object itself, so that a recycled id
+# can never match; cleared when full.
+_recent_times: dict[int, tuple[datetime, str]] = {}
+_RECENT_TIMES_MAX = 2048
 
 
 def sqlite_time(value: datetime) -> str:
     """A datetime as SQLAlchemy's SQLite DATETIME text, in UTC: '2026-11-23 00:31:02.123456'."""
-    global _last_time
-    last, text = _last_time
-    if value is last:
-        return text
+    known = _recent_times.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
     if value.tzinfo is UTC:
         text = value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
     else:
         utc = value.astimezone(UTC) if value.tzinfo is not None else value
         text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-    _last_time = (value, text)
+    if len(_recent_times) >= _RECENT_TIMES_MAX:
+        _recent_times.clear()
+    _recent_times[id(value)] = (value, text)
     return text
 
 
