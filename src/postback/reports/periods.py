@@ -1,5 +1,5 @@
-"""Time in reports: 15-minute UTC buckets, local periods in any IANA zone, and the split of a
-report's range into rollup blocks.
+"""Time in reports: 15-minute UTC buckets, local periods in any IANA zone, and where a report's
+periods begin (blocks.py splits its range into rollup blocks by them).
 
 Every UTC offset in use is a whole number of quarter hours (+05:45 Kathmandu, -09:30 Marquesas,
 +10:30 Lord Howe), so every local day, hour, week and month starts on a 15-minute UTC boundary.
@@ -161,46 +161,10 @@ def label(unit: str, key: int, zone: ZoneInfo) -> str:
     return f"{key // 12:04d}-{key % 12 + 1:02d}"
 
 
-@dataclass(frozen=True)
-class Plan:
-    """Which rollup rows answer a range: per level, a list of [a, b) ranges of bucket starts."""
-
-    ranges: tuple[tuple[tuple[int, int], ...], ...]
-
-
-def plan(start: int, end: int, boundary: Callable[[int], bool], top: int = 2) -> Plan:
-    """Split [start, end) into the largest aligned blocks (8 UTC days up to level `top`, UTC
-    day, hour, quarter) that never straddle a period boundary (`boundary(q)`: a new period or
-    offset starts at q)."""
-    cuts = [q for q in range(start + 1, end) if boundary(q)]
-    levels: list[list[tuple[int, int]]] = [[] for _ in range(top + 1)]
-    for a, b in zip([start, *cuts], [*cuts, end], strict=True):
-        _blocks(a, b, levels)
-    return Plan(tuple(tuple(_merge(ranges)) for ranges in levels))
-
-
-def _blocks(a: int, b: int, levels: list[list[tuple[int, int]]]) -> None:
-    order = range(len(levels) - 1, -1, -1)
-    q = a
-    while q < b:
-        level = next(lv for lv in order if q % LEVELS[lv] == 0 and q + LEVELS[lv] <= b)
-        levels[level].append((q, q + LEVELS[level]))
-        q += LEVELS[level]
-
-
-def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for a, b in sorted(ranges):
-        if merged and merged[-1][1] == a:
-            merged[-1] = (merged[-1][0], b)
-        else:
-            merged.append((a, b))
-    return merged
-
-
 def boundary_test(units: list[str], spans: Spans) -> Callable[[int], bool]:
-    """q starts a new period (of any requested unit) or a new offset span."""
-    span_starts = set(spans.starts[1:])
+    """q starts a new period (of any requested unit) or a new offset span. Without a time unit
+    nothing does: every bucket of the range lands in the same place."""
+    span_starts = set(spans.starts[1:]) if units else set()
 
     def is_boundary(q: int) -> bool:
         if q in span_starts:

@@ -6,7 +6,7 @@ One SQL text for SQLite and PostgreSQL except the upsert, whose INSERT construct
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ from postback.models import (
     ReportWatermark,
     TrafficSource,
 )
+from postback.reports.blocks import Term
 from postback.reports.periods import LEVELS, PER_DAY, q_of
 from postback.reports.periods import QUARTER as QUARTER_SECONDS
 
@@ -187,18 +188,42 @@ def names(conn: Connection) -> dict[str, dict[int, str]]:
 
 def rollup_select(
     table: Table,
-    level: int,
-    ranges: Sequence[tuple[int, int]],
-    keys: list[tuple[str, Any]],
+    term: Term,
+    keys_of: Callable[[Any], list[tuple[str, Any]]],
     metrics: Sequence[str],
     where: list[Any],
+    source: Any,
 ) -> Any:
-    """SUM of `metrics` over one level's rows in `ranges`, grouped by `keys` (label, expr)."""
-    in_range = _in_ranges(table.c.q, LEVELS[level], ranges)
-    exprs = [expr.label(name) for name, expr in keys]
-    sums = [func.sum(table.c[m]).label(m) for m in metrics]
-    query = select(*exprs, *sums).where(table.c.level == level, in_range, *where)
+    """SUM of `metrics` (negated for a correction) over a plan term's rows, grouped by
+    `keys_of(bucket)`: the report's keys (label, expr) of the bucket the rows count in."""
+    q = table.c.q
+    bucket: Any = q
+    if term.anchor is not None:
+        size, pick = term.anchor
+        bucket = (q // literal(size)) * literal(size) + literal(pick)
+    keys = keys_of(bucket)
+    in_range = _in_ranges(q, LEVELS[term.level], term.ranges)
+    sums = [func.sum(table.c[m]) for m in metrics]
+    query = select(
+        *(expr.label(name) for name, expr in keys),
+        *((s if term.sign > 0 else -s).label(m) for s, m in zip(sums, metrics, strict=True)),
+    )
+    query = query.select_from(source).where(table.c.level == term.level, in_range, *where)
     return query.group_by(*(expr for _name, expr in keys))
+
+
+def rows_per_block(conn: Connection, source: Any, table: Table, where: list[Any], day: int) -> Any:
+    """The rollup's rows per quarter, hour and UTC day (levels 0 to 2) on UTC day `day`, one
+    in six hours sampled: how dense it is, for the plan's costs (blocks.py)."""
+    hours = [day + i * PER_DAY // 4 for i in range(4)]
+
+    def count(level: int, starts: list[int]) -> Any:
+        found = select(func.count()).select_from(source)
+        found = found.where(table.c.level == level, table.c.q.in_(starts), *where)
+        return found.scalar_subquery()
+
+    row = conn.execute(select(count(0, hours), count(1, hours), count(2, [day]))).one()
+    return (row[0] / 4, row[1] / 4, row[2])
 
 
 def sum_of(parts: Sequence[Any], keys: Sequence[str], metrics: Sequence[str]) -> Any:

@@ -8,7 +8,7 @@ row is folded: exact, only slower.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from postback.kit.fields import field_error
 from postback.reports import queries
 from postback.reports.aggregator import collector_paused
+from postback.reports.blocks import Plan, cuts, plan
 from postback.reports.dimensions import (
     CLICK_FAMILIES,
     COLUMNS,
@@ -39,14 +40,12 @@ from postback.reports.metrics import Sums, metrics, sort_value
 from postback.reports.periods import (
     PER_DAY,
     TIME_UNITS,
-    Plan,
     Spans,
     boundary_test,
     key_py,
     key_sql,
     label,
     moment_of,
-    plan,
     q_of,
     spans_for,
 )
@@ -67,7 +66,9 @@ class _Run:
     a: int
     b: int
     groups: dict[tuple[Any, ...], Sums]
-    blocks: dict[int, Plan] = field(default_factory=dict)  # by the rollup's top level
+    mark: int = 0  # the watermark's bucket
+    cuts: list[int] | None = None  # period boundaries in the range, for every rollup's plan
+    blocks: dict[str, Plan] = field(default_factory=dict)  # by rollup family
 
     def sums(self, key: tuple[Any, ...]) -> Sums:
         found = self.groups.get(key)
@@ -90,6 +91,7 @@ def run_report(conn: Connection, query: ReportQuery) -> Report:
     a, b = q_of(query.start), q_of(query.end)
     run = _Run(query, spans_for(query.zone, a, b), a, b, {})
     mark = queries.read_watermark(conn)
+    run.mark = q_of(mark) if mark is not None else run.a
     asked = set(query.group_by) | set(query.filters)
     asked -= set(TIME_UNITS)
     network_of = queries.networks_by_offer(conn)
@@ -170,42 +172,56 @@ def _passes(values: dict[str, Any], filters: dict[str, tuple[Any, ...]]) -> bool
 def _rollup(
     conn: Connection, run: _Run, family: Family, metrics_: tuple[str, ...], basis: int | None
 ) -> Iterable[tuple[tuple[Any, ...], Any]]:
-    q, table = run.query, family.table
-    keys, where, source = _columns(run, table, basis)
-    if basis is not None:
-        keys.append(("event", table.c.event))
-    blocks = run.blocks.get(family.top)
-    if blocks is None:  # one plan for clicks and both conversion bases
-        units = [d for d in q.group_by if d in TIME_UNITS]
-        blocks = plan(run.a, run.b, boundary_test(units, run.spans), family.top)
-        run.blocks[family.top] = blocks
+    table = family.table
+    keys_of, where, source = _columns(run, table, basis)
+    blocks = run.blocks.get(table.name)
+    if blocks is None:  # one plan for both conversion bases
+        blocks = run.blocks[table.name] = _plan(conn, run, family, where, source)
     parts = [
-        queries.rollup_select(table, level, ranges, keys, metrics_, where).select_from(source)
-        for level, ranges in enumerate(blocks.ranges)
-        if ranges
+        queries.rollup_select(table, term, keys_of, metrics_, where, source)
+        for term in blocks.terms
     ]
     if not parts:
         return
-    width = len(keys)
-    for row in conn.execute(queries.sum_of(parts, [name for name, _ in keys], metrics_)):
-        # Without a GROUP BY, an aggregate over no rows still returns one row, of NULLs.
-        if row[width] is None:
+    names = [name for name, _expr in keys_of(table.c.q)]
+    width = len(names)
+    # .all(): one fetch for thousands of groups (a token report's) instead of one per row.
+    for row in conn.execute(queries.sum_of(parts, names, metrics_)).all():
+        # None: an aggregate without a GROUP BY over no rows. All zero: a period whose
+        # corrections took away all its straddling blocks gave it (a click counts 1, and so
+        # does a conversion's first ledger row, in the group of all its rows).
+        if not any(row[width:]):
             continue
         yield tuple(row[:width]), row[width:]
 
 
-def _columns(run: _Run, table: Table, basis: int | None) -> tuple[list[Any], list[Any], Any]:
+def _plan(conn: Connection, run: _Run, family: Family, where: list[Any], source: Any) -> Plan:
+    """The blocks to read, weighed by the rollup's density on the last folded UTC day of the
+    range (the day before the watermark's, if that comes first)."""
+    if run.cuts is None:
+        units = [d for d in run.query.group_by if d in TIME_UNITS]
+        run.cuts = cuts(run.a, run.b, boundary_test(units, run.spans))
+    day = (min(run.b, run.mark) // PER_DAY - 1) * PER_DAY
+
+    def weigh() -> Any:
+        return queries.rows_per_block(conn, source, family.table, where, day)
+
+    return plan(run.a, run.b, run.cuts, family.top, weigh)
+
+
+def _columns(
+    run: _Run, table: Table, basis: int | None
+) -> tuple[Callable[[Any], list[tuple[str, Any]]], list[Any], Any]:
+    """(the report's keys of a bucket expression, the WHERE terms, the FROM)."""
     q = run.query
     where: list[Any] = [] if q.include_test else [table.c.is_test.is_(False)]
     if basis is not None:
         where.append(table.c.basis == basis)
     source: Any = table
     exprs: dict[str, Any] = {}
-    for dim in {*q.group_by, *q.filters}:
+    for dim in {*q.group_by, *q.filters} - set(TIME_UNITS):
         name = token_name(dim)
-        if dim in TIME_UNITS:
-            exprs[dim] = key_sql(dim, table.c.q, run.spans)
-        elif name is not None:
+        if name is not None:
             where.append(table.c.name == name)
             exprs[dim] = table.c.value
         elif dim == "network":
@@ -213,9 +229,17 @@ def _columns(run: _Run, table: Table, basis: int | None) -> tuple[list[Any], lis
             source = table.outerjoin(offers, offers.c.id == table.c.offer_id)
         else:
             exprs[dim] = table.c[COLUMNS[dim]]
-    for dim, allowed in q.filters.items():
+    for dim, allowed in q.filters.items():  # never a time unit (schemas)
         where.append(exprs[dim].in_(allowed))
-    return [(f"g{i}", exprs[d]) for i, d in enumerate(q.group_by)], where, source
+    event = [("event", table.c.event)] if basis is not None else []
+
+    def keys_of(bucket: Any) -> list[tuple[str, Any]]:
+        def expr(dim: str) -> Any:
+            return key_sql(dim, bucket, run.spans) if dim in TIME_UNITS else exprs[dim]
+
+        return [(f"g{i}", expr(d)) for i, d in enumerate(q.group_by)] + event
+
+    return keys_of, where, source
 
 
 # --- output ------------------------------------------------------------------------------
