@@ -16,7 +16,6 @@ from postback.kit.asgi import (
     Send,
     client_ip,
     header,
-    query_pairs,
     send_redirect,
     send_response,
 )
@@ -59,8 +58,7 @@ async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) 
     if route is None or not route.active or not route.routable:
         await _not_routable(send, route)
         return
-    query = scope["query_string"].decode("latin-1")
-    tokens = service.read_tokens(query_pairs(query))
+    tokens = service.tokens_from_query(scope["query_string"].decode("latin-1"))
     visitor = visitor_from(
         client_ip(scope, rt.trusted_proxies),
         header(scope, b"user-agent"),

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from postback.clicks.schemas import CampaignRoute, LanderRoute, OfferRoute, PathRoute
 from postback.clicks.visitor import Visitor
 from postback.kit import macros
+from postback.kit.asgi import query_pairs
 from postback.kit.ids import new_click_id
 from postback.kit.money import InvalidAmount, parse_amount, to_micros
 from postback.models import TOKEN_VALUE_MAX
@@ -63,6 +64,22 @@ def read_tokens(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return tokens
 
 
+def tokens_from_query(query: str) -> dict[str, str]:
+    """`read_tokens` of a raw query string. Most tracking links carry plain values with
+    nothing to unescape: those are split in one pass, without the list of pairs."""
+    if "%" in query or "+" in query:
+        return read_tokens(query_pairs(query))
+    tokens: dict[str, str] = {}
+    for part in query.split("&"):
+        if len(tokens) >= MAX_TOKENS:
+            break
+        name, _, value = part.partition("=")
+        name = name[:TOKEN_NAME_MAX]
+        if name and name not in tokens:
+            tokens[name] = value[:TOKEN_VALUE_MAX]
+    return tokens
+
+
 def click_cost(route: CampaignRoute, tokens: dict[str, str]) -> int:
     if route.cost_model == "cpc":
         return route.cost_micros
@@ -86,7 +103,8 @@ def new_click(
     now: datetime | None = None,
 ) -> NewClick:
     now = now or datetime.now(UTC)
-    row = {
+    device = visitor.device
+    row = {  # the visitor's columns spelled out: Visitor.columns() made a dict to merge
         "id": new_click_id(),
         "created_at": now,
         "campaign_id": route.id,
@@ -97,7 +115,14 @@ def new_click(
         "tokens": tokens,
         "cost_micros": click_cost(route, tokens),
         "is_test": is_test,
-        **visitor.columns(),
+        "ip": visitor.ip,
+        "user_agent": visitor.user_agent,
+        "referrer": visitor.referrer,
+        "language": visitor.language,
+        "country": visitor.country,
+        "device": device.device,
+        "os": device.os,
+        "browser": device.browser,
     }
     path = choose_path(route, row, tokens)
     if path is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from geoip2fast import GeoIP2Fast
 from ua_parser import parse as parse_ua
@@ -33,18 +32,6 @@ class Visitor:
     country: str | None
     device: Device
 
-    def columns(self) -> dict[str, Any]:
-        return {
-            "ip": self.ip,
-            "user_agent": self.user_agent,
-            "referrer": self.referrer,
-            "language": self.language,
-            "country": self.country,
-            "device": self.device.device,
-            "os": self.device.os,
-            "browser": self.device.browser,
-        }
-
 
 def visitor_from(
     ip: str | None, user_agent: str | None, referrer: str | None, accept_language: str | None
@@ -64,6 +51,11 @@ def primary_language(accept_language: str | None) -> str | None:
     """First tag of Accept-Language, lower-cased: "en-US,en;q=0.9" -> "en-us"."""
     if not accept_language:
         return None
+    return _first_language(accept_language)
+
+
+@lru_cache(maxsize=4096)  # browsers send a handful of distinct headers
+def _first_language(accept_language: str) -> str | None:
     first = accept_language.split(",", 1)[0].split(";", 1)[0].strip().lower()
     return first[:16] or None
 

@@ -1,11 +1,22 @@
-"""The click's macro table: what an offer or lander URL is filled with at click time."""
+"""Click rules without a server: the macro table an offer or lander URL is filled from, and the
+tokens read from a tracking link's query."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from postback.clicks.service import _OWN_MACROS, fill_click_url
+from hypothesis import given
+from hypothesis import strategies as st
+
+from postback.clicks.service import (
+    _OWN_MACROS,
+    MAX_TOKENS,
+    fill_click_url,
+    read_tokens,
+    tokens_from_query,
+)
+from postback.kit.asgi import query_pairs
 from postback.kit.linter import OFFER_MACROS
 
 NOW = datetime(2026, 11, 23, 4, 0, 5, tzinfo=UTC)
@@ -58,3 +69,18 @@ def test_a_missing_own_value_is_empty_not_a_token() -> None:
 
 def test_the_linter_knows_exactly_the_click_macros() -> None:
     assert set(_OWN_MACROS) == OFFER_MACROS
+
+
+QUERY_PIECES = st.sampled_from(["zone", "sub1", "a", "=", "&", "&&", "x=1", "%20", "+", "é", ""])
+
+
+@given(st.lists(QUERY_PIECES, max_size=30).map("".join))
+def test_tokens_from_a_query_equal_reading_its_pairs(query: str) -> None:
+    assert tokens_from_query(query) == read_tokens(query_pairs(query))
+
+
+def test_tokens_keep_the_first_value_and_stop_at_the_limit() -> None:
+    many = "&".join(f"t{i}={i}" for i in range(MAX_TOKENS + 5))
+    assert tokens_from_query("zone=1&zone=2&=x&&sub1=") == {"zone": "1", "sub1": ""}
+    assert len(tokens_from_query(many)) == MAX_TOKENS
+    assert tokens_from_query("zone=a+b%26c") == {"zone": "a b&c"}
