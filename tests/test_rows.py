@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import insert, select, text
 
 from postback.clicks.repository import ClickRows
@@ -61,3 +63,11 @@ def test_the_time_cache_answers_each_object_with_its_own_text() -> None:
     for _ in range(3):
         assert [sqlite_time(m) for m in MOMENTS] == expected
         assert [sqlite_time(m) for m in reversed(fresh)] == expected[::-1]
+
+
+@given(st.lists(st.datetimes(timezones=st.just(UTC)), min_size=1, max_size=20))
+def test_the_second_cache_never_changes_the_text(moments: list[datetime]) -> None:
+    # Neighbours in one second share the cached prefix; every text must still be exact.
+    moments = [m for base in moments for m in (base, base.replace(microsecond=0))]
+    for moment in moments:
+        assert sqlite_time(moment) == moment.isoformat(" ", "microseconds")[:26]
