@@ -16,7 +16,7 @@ from postback.clicks.repository import ClickRows
 from postback.config import Settings
 from postback.kit.db import make_engine
 from postback.kit.migrate import upgrade
-from postback.kit.rows import sqlite_time
+from postback.kit.rows import from_sqlite_time, sqlite_time
 from postback.models import Click
 from tests.test_writer import click_row
 
@@ -71,3 +71,21 @@ def test_the_second_cache_never_changes_the_text(moments: list[datetime]) -> Non
     moments = [m for base in moments for m in (base, base.replace(microsecond=0))]
     for moment in moments:
         assert sqlite_time(moment) == moment.isoformat(" ", "microseconds")[:26]
+
+
+def test_a_row_without_some_columns_stores_them_as_null() -> None:
+    rows = ClickRows()
+    full = click_row(created_at=MOMENTS[0])
+    partial = {k: v for k, v in full.items() if k not in ("referrer", "lander_id")}
+    encoded = dict(zip(rows.columns, rows.encode(partial, True), strict=True))
+    assert encoded["referrer"] is None and encoded["lander_id"] is None
+    assert encoded == {**dict(zip(rows.columns, rows.encode(full, True), strict=True)),
+                       "referrer": None, "lander_id": None}  # fmt: skip
+
+
+def test_a_time_read_back_is_written_back_as_the_same_text() -> None:
+    text = "2026-11-23 03:31:02.000100"
+    value = from_sqlite_time(text)
+    assert value == datetime(2026, 11, 23, 3, 31, 2, 100, tzinfo=UTC)
+    assert sqlite_time(value) == text
+    assert sqlite_time(from_sqlite_time("2026-11-23T03:31:02.000100")) == text

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 
 from postback.conversions.ledger import CostTerms
 from postback.conversions.records import ClickRecord, NetworkConfig
-from postback.kit.rows import DriverInsert, driver_cursor
+from postback.kit.rows import DriverInsert, driver_cursor, from_sqlite_time
 from postback.kit.writer import batch_scratch, insert_later
 from postback.models import (
     Base,
@@ -199,7 +199,7 @@ def _json(value: Any) -> Any:
 def _utc(value: Any) -> datetime:
     # SQLite hands back SQLAlchemy's DATETIME text (always UTC); psycopg an aware datetime.
     if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return from_sqlite_time(value)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 

@@ -17,6 +17,7 @@ same DBAPI connection.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -60,19 +61,31 @@ def sqlite_time(value: datetime) -> str:
     return text
 
 
-# The text of the last whole UTC second encoded: isoformat() cost more than a click's insert,
-# and the clicks of one second share everything but their microseconds.
-_last_second: tuple[int, str] = (-1, "")
+# The texts of whole UTC seconds encoded lately: isoformat() cost more than a click's insert,
+# and the rows of one second share everything but their microseconds.
+_second_texts: dict[int, str] = {}
 
 
 def _second_text(value: datetime) -> str:
-    global _last_second
     second = round(value.timestamp() - value.microsecond / 1_000_000)
-    last, text = _last_second
-    if second != last:
-        text = value.replace(microsecond=0, tzinfo=None).isoformat(" ")
-        _last_second = (second, text)
+    text = _second_texts.get(second)
+    if text is None:
+        if len(_second_texts) >= _RECENT_TIMES_MAX:
+            _second_texts.clear()
+        text = _second_texts[second] = value.replace(microsecond=0, tzinfo=None).isoformat(" ")
     return text
+
+
+def from_sqlite_time(text: str) -> datetime:
+    """SQLAlchemy's SQLite DATETIME text (UTC) as an aware datetime. The text is remembered
+    for `sqlite_time`, so a time read and written back (a conversion's click_at) is not
+    formatted again."""
+    value = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    if len(text) == 26 and text[10] == " ":  # the form sqlite_time writes, microseconds and all
+        if len(_recent_times) >= _RECENT_TIMES_MAX:
+            _recent_times.clear()
+        _recent_times[id(value)] = (value, text)
+    return value
 
 
 class DriverInsert:
@@ -96,6 +109,8 @@ class DriverInsert:
                 "%s::json" if kinds[c] == "json" else "%s" for c in self.columns
             ),
         }
+        pick = operator.itemgetter(*self.columns)
+        self._pick = pick if len(self.columns) > 1 else (lambda row: (pick(row),))
         self._max_rows = 0
         self._multi: dict[tuple[str, int], str] = {}
         self.sql = {
@@ -168,7 +183,10 @@ class DriverInsert:
         return int(cursor.rowcount)
 
     def encode(self, row: Mapping[str, Any], sqlite_: bool) -> list[Any]:
-        values: list[Any] = [row.get(c) for c in self.columns]
+        try:  # the hot paths' rows carry every column: one C call picks them all
+            values: list[Any] = list(self._pick(row))
+        except KeyError:  # a column left out is NULL
+            values = [row.get(c) for c in self.columns]
         for i in self._json:
             values[i] = orjson.dumps(values[i]).decode()  # None is JSON null, as in SQLAlchemy
         if sqlite_:
