@@ -186,6 +186,16 @@ def names(conn: Connection) -> dict[str, dict[int, str]]:
 # --- rollups -------------------------------------------------------------------------------
 
 
+def serial(conn: Connection) -> None:
+    """No parallel workers for the rest of the report's transaction on PostgreSQL. A report's
+    statement sums up to four levels' index reads under one GROUP BY; PostgreSQL planned it as
+    a Parallel Append of those reads (one per worker, each read itself serial) under a Gather
+    Merge, and the workers' start-up and the merge of their groups (estimated at 200 for a
+    token's values, thousands in fact) cost more than the reads: ADR 0009."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
 def rollup_select(
     table: Table,
     term: Term,
@@ -294,15 +304,6 @@ def visitors_among(conn: Connection, day: int, clicks: Sequence[Any]) -> set[tup
         rows = conn.execute(select(*columns).where(key.in_(pairs))).all()
         found.update((r[0], r[1], r[2]) for r in rows)
     return found
-
-
-def store_visitors(conn: Connection, day: int, new: set[tuple[int, str, int]]) -> None:
-    """Add day `day`'s new visitors; older days can no longer get clicks folded, so go."""
-    table: Table = ReportVisitor.__table__  # type: ignore[assignment]
-    conn.execute(table.delete().where(table.c.day < day))
-    rows = [{"campaign_id": c, "visitor": v, "day": d} for c, v, d in new if d == day]
-    if rows:
-        conn.execute(table.insert(), rows)
 
 
 def read_watermark(conn: Connection, lock: bool = False) -> datetime | None:

@@ -90,6 +90,7 @@ def run_report(conn: Connection, query: ReportQuery) -> Report:
     """Answer `query`; `conn` must be in a snapshot transaction (`snapshot`)."""
     a, b = q_of(query.start), q_of(query.end)
     run = _Run(query, spans_for(query.zone, a, b), a, b, {})
+    queries.serial(conn)
     mark = queries.read_watermark(conn)
     run.mark = q_of(mark) if mark is not None else run.a
     asked = set(query.group_by) | set(query.filters)
