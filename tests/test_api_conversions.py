@@ -202,6 +202,12 @@ def test_the_postback_log_lists_newest_first_and_filters(
     assert ids(reason="duplicate") == [dup]
     assert ids(clickid="{clickid}") == [refused]
     assert ids(**{"from": at(1).isoformat(), "to": at(2).isoformat()}) == [dup]
+    # Logged (its id made) well after it arrived, as when the writer waited for the lock: the
+    # time filter goes by received_at, not by the id's own time.
+    late = add_log_entry(live, 3, id=ulid_at(at(3) + timedelta(seconds=40)))
+    assert ids(**{"from": at(3).isoformat(), "to": (at(3) + timedelta(seconds=1)).isoformat()}) == [
+        late
+    ]
 
 
 def test_one_log_entry_shows_the_raw_request(live: LiveServer, api: httpx.Client) -> None:

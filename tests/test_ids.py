@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 from ulid import ULID
 
-from postback.kit.ids import looks_like_click_id, new_click_id
+from postback.kit.ids import looks_like_click_id, new_click_id, ulid_floor
 from postback.kit.macros import fill
 
 
@@ -62,3 +63,13 @@ def test_a_forked_child_does_not_repeat_its_parents_pooled_ids() -> None:
     parent = {new_click_id()[10:] for _ in range(50)}
     assert len(child) == 50
     assert not parent & {c[10:] for c in child}
+
+
+def test_ulid_floor_bounds_the_ids_of_its_millisecond() -> None:
+    moment = datetime.now(UTC)
+    before = ulid_floor(moment)
+    made = new_click_id()
+    after = ulid_floor(moment + timedelta(seconds=5))
+    assert before <= made < after
+    assert ULID.from_str(before).milliseconds == int(moment.timestamp() * 1000)
+    assert ulid_floor(datetime(1960, 1, 1, tzinfo=UTC)) == "0" * 26

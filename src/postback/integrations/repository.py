@@ -43,6 +43,6 @@ def last_refusal(
     query = (
         select(PostbackLogEntry)
         .where(PostbackLogEntry.outcome == "refused", or_(*match))
-        .order_by(PostbackLogEntry.received_at.desc(), PostbackLogEntry.id.desc())
+        .order_by(PostbackLogEntry.id.desc())  # ULIDs: newest first
     )
     return session.scalars(query.limit(1)).first()

@@ -7,11 +7,13 @@ Click IDs are ULIDs: 26 Crockford base32 characters, a 48-bit millisecond timest
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
 import threading
 import time
+from datetime import datetime
 
 CLICK_ID_LENGTH = 26
 _CLICK_ID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
@@ -55,10 +57,21 @@ def new_click_id() -> str:
     ms = time.time_ns() // 1_000_000
     last, prefix = _time_chars
     if ms != last:
-        # 10 characters carry 50 bits (the top two are zero): 5 lookups of 10 bits each.
-        prefix = "".join([_PAIRS[(ms >> shift) & 1023] for shift in (40, 30, 20, 10, 0)])
+        prefix = _time_chars_of(ms)
         _time_chars = (ms, prefix)
     return prefix + _random_part()
+
+
+def _time_chars_of(ms: int) -> str:
+    # 10 characters carry 50 bits (the top two are zero): 5 lookups of 10 bits each.
+    return "".join([_PAIRS[(ms >> shift) & 1023] for shift in (40, 30, 20, 10, 0)])
+
+
+def ulid_floor(moment: datetime) -> str:
+    """The smallest ULID of `moment`'s millisecond: ids made at or after `moment` sort at or
+    above it, so a time range becomes a primary-key range."""
+    ms = max(0, math.floor(moment.timestamp() * 1000))
+    return _time_chars_of(ms) + "0" * _RANDOM_CHARS
 
 
 def new_id() -> str:

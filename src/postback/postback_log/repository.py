@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from postback.kit.ids import ulid_floor
 from postback.models import PostbackLogEntry
 from postback.postback_log.schemas import LogFilters
+
+# How much later than its arrival a postback's log id may be made: far above the writer's
+# wait for the database lock (10 s), so an id bound never hides a row received_at admits.
+PROCESSING_SLACK = timedelta(hours=1)
 
 
 def list_entries(
@@ -26,10 +32,17 @@ def list_entries(
     for column, value in equal.items():
         if value is not None:
             query = query.where(column == value)
+    # received_at has no index: the id range (a ULID made while the postback is processed,
+    # at or after its arrival) narrows by the primary key, received_at then decides exactly.
     if f.from_ is not None:
-        query = query.where(PostbackLogEntry.received_at >= f.from_)
+        query = query.where(
+            PostbackLogEntry.id >= ulid_floor(f.from_), PostbackLogEntry.received_at >= f.from_
+        )
     if f.to is not None:
-        query = query.where(PostbackLogEntry.received_at < f.to)
+        query = query.where(
+            PostbackLogEntry.id < ulid_floor(f.to + PROCESSING_SLACK),
+            PostbackLogEntry.received_at < f.to,
+        )
     if before is not None:
         query = query.where(PostbackLogEntry.id < before)
     return session.scalars(query).all()
