@@ -89,3 +89,15 @@ def test_a_time_read_back_is_written_back_as_the_same_text() -> None:
     assert value == datetime(2026, 11, 23, 3, 31, 2, 100, tzinfo=UTC)
     assert sqlite_time(value) == text
     assert sqlite_time(from_sqlite_time("2026-11-23T03:31:02.000100")) == text
+
+
+def test_none_still_binds_as_null_through_the_driver(tmp_path: Path) -> None:
+    import sqlite3
+
+    import postback.kit.db  # noqa: F401  (registers the None adapter)
+
+    db = sqlite3.connect(tmp_path / "null.db")
+    db.execute("CREATE TABLE t (a, b)")
+    db.execute("INSERT INTO t VALUES (?, ?)", (None, 1))
+    assert db.execute("SELECT a IS NULL, typeof(a), b FROM t").fetchone() == (1, "null", 1)
+    db.close()

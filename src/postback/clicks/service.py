@@ -74,9 +74,10 @@ def tokens_from_query(query: str) -> dict[str, str]:
         if len(tokens) >= MAX_TOKENS:
             break
         name, _, value = part.partition("=")
-        name = name[:TOKEN_NAME_MAX]
+        if len(name) > TOKEN_NAME_MAX:  # (a slice costs more than the length test)
+            name = name[:TOKEN_NAME_MAX]
         if name and name not in tokens:
-            tokens[name] = value[:TOKEN_VALUE_MAX]
+            tokens[name] = value if len(value) <= TOKEN_VALUE_MAX else value[:TOKEN_VALUE_MAX]
     return tokens
 
 

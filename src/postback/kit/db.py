@@ -9,6 +9,7 @@ for busy_timeout. IMMEDIATE takes the lock up front, so writers queue on busy_ti
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,17 @@ log = logging.getLogger("postback.db")
 BUSY_TIMEOUT_MS = 10_000
 # What the SQLite WAL file is cut back to once a checkpoint lets it start over, in bytes.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def _bind_none(value: None) -> None:
+    return value
+
+
+# The sqlite3 module "adapts" every parameter that is not exactly an int, float or str. For
+# None it looked up two adapter hooks and raised (and formatted) an AttributeError for the
+# first before binding NULL: about 0.25 us per None, and a click row binds several. With an
+# adapter registered for None it finds it in its registry at once. None still binds as NULL.
+sqlite3.register_adapter(type(None), _bind_none)
 
 
 def normalize_url(url: str) -> str:
