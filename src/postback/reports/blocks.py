@@ -100,10 +100,13 @@ def _straddles(
     weights: Sequence[float] = ()
     for level in range(top, 0, -1):
         size = LEVELS[level]
-        for s in range(points[0] // size * size, points[-1], size):
+        for p in points:  # a block straddles a point p only if p is not its start
+            s = p // size * size
+            if s == p or p in chosen:
+                continue
             i = bisect.bisect_right(points, s)
             inside = points[i : bisect.bisect_left(points, s + size)]
-            if len(inside) != 1 or inside[0] in chosen:
+            if len(inside) != 1:
                 continue
             weights = weights or weigh()
             found = _straddle(level, s, inside[0], (points[0], points[-1]), weights)
