@@ -36,9 +36,7 @@ class Reason(StrEnum):
     @property
     def outcome(self) -> str:
         """The log's coarse outcome: accepted, duplicate, updated, refused or failed."""
-        if self in (Reason.ACCEPTED, Reason.DUPLICATE, Reason.UPDATED):
-            return self.value
-        return "failed" if self is Reason.SERVER_ERROR else "refused"
+        return _OUTCOME[self]  # a table: Enum's `value` property is Python code, per postback
 
 
 _STATUS = {
@@ -60,3 +58,12 @@ _STATUS = {
     Reason.RATE_LIMITED: 429,
     Reason.SERVER_ERROR: 503,
 }
+
+
+def _outcome_of(reason: Reason) -> str:
+    if reason in (Reason.ACCEPTED, Reason.DUPLICATE, Reason.UPDATED):
+        return str(reason)
+    return "failed" if reason is Reason.SERVER_ERROR else "refused"
+
+
+_OUTCOME = {reason: _outcome_of(reason) for reason in Reason}

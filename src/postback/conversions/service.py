@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -354,7 +355,7 @@ def write_log(
             "network_id": ctx.network.id if ctx and ctx.network else None,
             "click_id": (ctx.clickid[:255] or None) if ctx else None,
             "outcome": outcome.reason.outcome,
-            "reason": outcome.reason.value,
+            "reason": str(outcome.reason),  # a plain str binds without adaptation
             "http_status": outcome.reason.http_status,
             "conversion_id": outcome.conversion_id,
         },
@@ -376,8 +377,16 @@ def _redact(text: str, secrets: set[str]) -> str:
     # A network secret in the logged request would leak it to every dashboard viewer.
     if not text:
         return text
-    text = _SECRET_PARAM.sub(r"\1***", text)
+    lowered = text.lower()
+    if "token=" in lowered or "key=" in lowered:  # the regex tries every position otherwise
+        text = _SECRET_PARAM.sub(r"\1***", text)
     for secret in secrets:
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+        for form in _secret_forms(secret):
             text = text.replace(form, "***")
     return text
+
+
+@lru_cache(maxsize=256)
+def _secret_forms(secret: str) -> frozenset[str]:
+    """A secret as it may appear in a request: as is, percent-encoded, form-encoded."""
+    return frozenset({secret, quote(secret, safe=""), quote_plus(secret)})
