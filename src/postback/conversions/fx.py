@@ -21,6 +21,10 @@ class Rate:
     on: date | None  # None when no conversion was needed
 
 
+_SAME = Rate(Decimal(1), None)
+_CACHED_RATES = 4096
+
+
 class UnknownCurrency(ValueError):
     pass
 
@@ -30,6 +34,7 @@ class RateTable:
         self._converter: CurrencyConverter | None = None
         self._lock = threading.Lock()
         self._currencies: frozenset[str] | None = None
+        self._rates: dict[tuple[str, str, date], Rate] = {}
 
     def _table(self) -> CurrencyConverter:
         # Loading parses a zipped CSV (~0.5 s), so it happens once, on first use.
@@ -48,7 +53,17 @@ class RateTable:
     def rate(self, from_currency: str, to_currency: str, on: date) -> Rate:
         """How many `to_currency` one `from_currency` buys on `on` (or the last day before)."""
         if from_currency == to_currency:
-            return Rate(Decimal(1), None)
+            return _SAME
+        key = (from_currency, to_currency, on)
+        found = self._rates.get(key)
+        if found is None:  # the table's lookup is slow Python; a day's rate never changes
+            found = self._lookup(from_currency, to_currency, on)
+            if len(self._rates) >= _CACHED_RATES:
+                self._rates.clear()
+            self._rates[key] = found
+        return found
+
+    def _lookup(self, from_currency: str, to_currency: str, on: date) -> Rate:
         table = self._table()
         for code in (from_currency, to_currency):
             if code not in table.currencies:

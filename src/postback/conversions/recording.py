@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -95,14 +96,25 @@ def make_draft(rec: Recording) -> Draft:
         "revenue_micros": first.revenue_micros,
         "commission_micros": commission_micros,
         "cost_micros": first.cost_micros,
-        "original_amount": format(v["payout"].normalize(), "f"),
+        "original_amount": decimal_text(v["payout"]),
         "original_currency": v["currency"],
-        "fx_rate": format(rate.value, "f"),
+        "fx_rate": decimal_text(rate.value),
         "fx_date": rate.on.isoformat() if rate.on else None,
         "params": rec.params or {},
         "is_test": rec.is_test,
     }
     return Draft(rec, row, mode, first)
+
+
+def decimal_text(value: Decimal) -> str:
+    """An amount's shortest exact text ("1.50" -> "1.5"), cached: payouts and rates repeat.
+    Zero is not cached: 0 and -0 are equal keys but keep their own texts."""
+    return _nonzero_text(value) if value else format(value.normalize(), "f")
+
+
+@lru_cache(maxsize=4096)
+def _nonzero_text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 def settle(draft: Draft, inserted: bool) -> Outcome:
