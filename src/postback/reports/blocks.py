@@ -72,14 +72,21 @@ def plan(
     inner: list[int],
     top: int = 2,
     weigh: Callable[[], Sequence[float]] | None = None,
+    empty_from: int | None = None,
 ) -> Plan:
     """Split [start, end) into the largest aligned blocks (8 UTC days up to level `top`, UTC
     day, hour, quarter) that never straddle a period boundary (`inner`, from `cuts`), except
     the straddling days and hours that are cheaper corrected. `weigh()` gives the rollup's rows
     per block at levels 0 to 2; called only if a block straddles; without it none is read
-    whole."""
+    whole. The rollups hold nothing from bucket `empty_from` on (past the watermark): a range
+    that goes on beyond it ends, for the rollups, wherever makes the largest blocks."""
+    known = end  # keys are known (spans, boundaries) before it
+    if empty_from is not None and end > empty_from:
+        inner = [q for q in inner if q < empty_from]
+        known = min(end, empty_from)
+        end = max(start, -(-empty_from // LEVELS[top]) * LEVELS[top])
     points = [start, *inner, end]
-    straddles = _straddles(points, min(top, STRADDLE_TOP), weigh) if weigh else {}
+    straddles = _straddles(points, min(top, STRADDLE_TOP), weigh, known) if weigh else {}
     plain: list[list[tuple[int, int]]] = [[] for _ in range(top + 1)]
     for a, b in pairwise(points):
         lo = straddles[a].end if a in straddles else a
@@ -93,7 +100,7 @@ def plan(
 
 
 def _straddles(
-    points: list[int], top: int, weigh: Callable[[], Sequence[float]]
+    points: list[int], top: int, weigh: Callable[[], Sequence[float]], known: int
 ) -> dict[int, _Straddle]:
     """The blocks worth reading whole, by the one point (boundary or range end) inside each."""
     chosen: dict[int, _Straddle] = {}
@@ -109,26 +116,30 @@ def _straddles(
             if len(inside) != 1:
                 continue
             weights = weights or weigh()
-            found = _straddle(level, s, inside[0], (points[0], points[-1]), weights)
+            found = _straddle(level, s, inside[0], (points[0], points[-1]), weights, known)
             if found is not None:
                 chosen[inside[0]] = found
     return chosen
 
 
 def _straddle(
-    level: int, s: int, p: int, span: tuple[int, int], weights: Sequence[float]
+    level: int, s: int, p: int, span: tuple[int, int], weights: Sequence[float], known: int
 ) -> _Straddle | None:
     """Block [s, s + size) split at p: read whole and corrected, if that reads fewer rows than
-    its sides that are inside the range `span` (a side inside is read twice to correct it)."""
+    its sides that are inside the range `span` (a side inside is read twice to correct it).
+    Credited to its tail only if the tail's last bucket is before `known`: past the watermark
+    a boundary may be left out (nothing is folded there) and the last bucket in another period."""
     e = s + LEVELS[level]
     head, tail = (s, p), (p, e)
     inside = [side for side, ok in ((head, p > span[0]), (tail, p < span[1])) if ok]
     plain = sum(_rows(side, level, weights) for side in inside)
     options = []  # credit the block to one side in the range, correct the other
     for keep, fix, pick in ((tail, head, e - s - 1), (head, tail, 0)):
-        if keep in inside:
+        if keep in inside and (pick == 0 or e <= known):
             cost = weights[level] + _rows(fix, level, weights) * (2 if fix in inside else 1)
             options.append((cost, _Straddle(level, s, pick, fix, fix in inside)))
+    if not options:
+        return None
     cost, best = min(options, key=lambda option: option[0])
     return best if cost < plain else None
 

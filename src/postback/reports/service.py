@@ -207,7 +207,7 @@ def _plan(conn: Connection, run: _Run, family: Family, where: list[Any], source:
     def weigh() -> Any:
         return queries.rows_per_block(conn, source, family.table, where, day)
 
-    return plan(run.a, run.b, run.cuts, family.top, weigh)
+    return plan(run.a, run.b, run.cuts, family.top, weigh, empty_from=run.mark + 1)
 
 
 def _columns(
