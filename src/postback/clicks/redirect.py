@@ -54,7 +54,12 @@ async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) 
         )
         return
     key = scope["path"][3:]
-    route = await get_route(rt, key) if key and len(key) <= 32 and "/" not in key else None
+    route = None
+    if key and len(key) <= 32 and "/" not in key:
+        # A fresh cached route is read without a coroutine; the rest takes the loading path.
+        found, route = rt.routes.get(key)
+        if not found:
+            route = await get_route(rt, key)
     if route is None or not route.active or not route.routable:
         await _not_routable(send, route)
         return
