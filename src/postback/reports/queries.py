@@ -28,8 +28,8 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from ulid import ULID
 
+from postback.kit.ids import ulid_floor
 from postback.models import (
     Campaign,
     Click,
@@ -70,11 +70,6 @@ _CLICK_COLUMNS = (
     Click.is_test,
     Click.lander_id,
 )
-
-
-def ulid_floor(moment: datetime) -> str:
-    ms = max(0, int(moment.timestamp() * 1000))
-    return str(ULID.from_bytes(ms.to_bytes(6, "big") + bytes(10)))
 
 
 def fetch_clicks(conn: Connection, since: datetime, until: datetime | None) -> Sequence[Any]:
