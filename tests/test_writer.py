@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, func, select, text
 
 from postback.clicks.repository import ClickRows
 from postback.config import Settings
-from postback.kit.db import BUSY_TIMEOUT_MS, make_engine
+from postback.kit.db import BUSY_TIMEOUT_MS, Database, WalCheckpointer, make_engine
 from postback.kit.ids import new_click_id
 from postback.kit.migrate import upgrade
 from postback.kit.writer import GroupCommitWriter
@@ -243,3 +243,42 @@ def test_sqlite_writes_get_in_between_another_writer_that_keeps_taking_the_lock(
         rival.join()
     assert stored(engine) == 10
     assert took < 2.5
+
+
+def test_sustained_writes_let_the_sqlite_wal_start_over(
+    database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the WAL is SQLite's")
+    monkeypatch.setattr(WalCheckpointer, "INTERVAL", 0.02)
+    monkeypatch.setattr(WalCheckpointer, "RESET_FRAMES", 300)
+    path = tmp_path / "wal.db"
+    settings = Settings(database_url=f"sqlite:///{path}", _env_file=None)  # type: ignore[call-arg]
+    upgrade(settings)
+    db = Database(settings, own_checkpoints=True)
+    writer = GroupCommitWriter(db.engine, ClickRows())
+    assert db.checkpointer is not None
+    db.checkpointer.on_large_wal = writer.request_checkpoint
+    wal = tmp_path / "wal.db-wal"
+
+    async def main() -> tuple[int, int]:
+        writer.start()
+        written, largest = 0, 0
+        try:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:  # a batch right after the other, as under load
+                await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(50)))
+                written += 50
+                largest = max(largest, wal.stat().st_size)
+        finally:
+            writer.stop()
+        return written, largest
+
+    written, largest = asyncio.run(main())
+    try:
+        assert writer.checkpoints >= 1
+        # 3 s of back-to-back batches wrote many times 300 frames; the WAL kept starting over.
+        assert largest < 4 * 300 * 4120, largest
+        assert stored(db.engine) == written
+    finally:
+        db.dispose()

@@ -35,6 +35,8 @@ class Runtime:
         db = Database(settings, own_checkpoints=True)
         click_rows = ClickRows(db.engine.dialect.name)
         writer = GroupCommitWriter(db.engine, click_rows, settings.group_commit_max_batch)
+        if db.checkpointer is not None:
+            db.checkpointer.on_large_wal = writer.request_checkpoint
         proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
         return cls(settings=settings, db=db, writer=writer, trusted_proxies=proxies)
 

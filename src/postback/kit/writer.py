@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
-from postback.kit.db import BUSY_TIMEOUT_MS
+from postback.kit.db import BUSY_TIMEOUT_MS, wal_checkpoint
 from postback.kit.threads import WorkerThread
 
 log = logging.getLogger("postback.writer")
@@ -71,6 +71,8 @@ class GroupCommitWriter:
         self._conn: Connection | None = None
         self.batches = 0
         self.items = 0
+        self.checkpoints = 0
+        self._checkpoint_wanted = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -87,6 +89,11 @@ class GroupCommitWriter:
         self._thread.call_blocking(self._close)
         self._thread.stop()
         self._thread = None
+
+    def request_checkpoint(self) -> None:
+        """Run a WAL checkpoint between two batches (SQLite; any thread may ask): with no
+        commit beside it, it can copy the whole WAL, so the WAL can start over (kit/db.py)."""
+        self._checkpoint_wanted = True
 
     def insert_row(self, row: dict[str, Any]) -> asyncio.Future[Any]:
         """Queue one row of the writer's table; the future resolves once it is committed."""
@@ -122,6 +129,9 @@ class GroupCommitWriter:
         ahead: list[_Item] = []  # the next batch, its reads done while this one commits
         try:
             while ahead or self._pending:
+                if self._checkpoint_wanted and self._sqlite:
+                    self._checkpoint_wanted = False
+                    await self._thread.call(self._checkpoint)
                 batch, ahead = (ahead or self._take()), []
                 try:
                     transaction = self._begin_here(batch) if self._sqlite else None
@@ -223,6 +233,14 @@ class GroupCommitWriter:
         except Exception:
             self._drop_connection()
             raise
+
+    def _checkpoint(self) -> None:
+        try:
+            wal_checkpoint(self._connection().connection.driver_connection)
+            self.checkpoints += 1
+        except Exception:  # a checkpoint is housekeeping: the batches go on without it
+            log.exception("WAL checkpoint between batches failed")
+            self._drop_connection()
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
