@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, func, select, text
 
 from postback.clicks.repository import ClickRows
 from postback.config import Settings
+from postback.kit import writer as writer_module
 from postback.kit.db import BUSY_TIMEOUT_MS, Database, WalCheckpointer, make_engine
 from postback.kit.ids import new_click_id
 from postback.kit.migrate import upgrade
@@ -282,3 +283,85 @@ def test_sustained_writes_let_the_sqlite_wal_start_over(
         assert stored(db.engine) == written
     finally:
         db.dispose()
+
+
+def test_a_write_right_after_a_large_batch_waits_for_the_rest_of_a_closed_loop(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a closed loop of connections the writes one commit answered come back together.
+    A lone write that arrives first waits for half of them, so they share one commit instead
+    of a commit of 1 and another of the rest."""
+    monkeypatch.setattr(writer_module, "GATHER_WAIT", 5.0)  # only the 20th write ends the wait
+    writer = GroupCommitWriter(engine, ClickRows())
+
+    async def main() -> tuple[int, float]:
+        writer.start()
+        try:
+            await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(40)))
+            before = writer.batches
+            lone = writer.insert_row(click_row())
+            for _ in range(5):  # without the wait, the writer would take the lone write now
+                await asyncio.sleep(0)
+            began = time.monotonic()
+            rest = [writer.insert_row(click_row()) for _ in range(19)]
+            await asyncio.gather(lone, *rest)
+            return writer.batches - before, time.monotonic() - began
+        finally:
+            writer.stop()
+
+    batches, took = asyncio.run(main())
+
+    assert batches == 1
+    assert took < 2.5  # ended by reaching half of the last batch, not by the time limit
+    assert stored(engine) == 60
+
+
+def test_a_lone_write_after_a_large_batch_waits_no_longer_than_the_limit(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "GATHER_WAIT", 0.2)
+    writer = GroupCommitWriter(engine, ClickRows())
+
+    async def main() -> float:
+        writer.start()
+        try:
+            await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(40)))
+            began = time.monotonic()
+            await writer.insert_row(click_row())  # the other 19 never come
+            return time.monotonic() - began
+        finally:
+            writer.stop()
+
+    took = asyncio.run(main())
+
+    assert 0.15 <= took < 2.0
+    assert writer.gathers >= 1
+    assert stored(engine) == 41
+
+
+def test_light_traffic_and_the_first_write_after_a_pause_commit_at_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "GATHER_WAIT", 0.3)
+    writer = GroupCommitWriter(engine, ClickRows())
+
+    async def main() -> tuple[float, float]:
+        writer.start()
+        try:
+            began = time.monotonic()
+            for _ in range(5):  # one write at a time: every batch is small, none waits
+                await writer.insert_row(click_row())
+            one_by_one = time.monotonic() - began
+            await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(40)))
+            await asyncio.sleep(0.6)  # a pause: the writer stops waiting and goes idle
+            began = time.monotonic()
+            await writer.insert_row(click_row())
+            return one_by_one, time.monotonic() - began
+        finally:
+            writer.stop()
+
+    one_by_one, after_pause = asyncio.run(main())
+
+    assert one_by_one < 1.0  # five waits would take 1.5 s
+    assert after_pause < 0.25  # a wait would take 0.3 s
+    assert stored(engine) == 46

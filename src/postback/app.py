@@ -19,6 +19,7 @@ from postback.api import create_api
 from postback.api_keys.service import bootstrap_admin_key
 from postback.clicks.lander import handle_lander_click
 from postback.clicks.redirect import handle_click
+from postback.clicks.visitor import warm_up
 from postback.config import Settings, get_settings
 from postback.conversions.receiver import handle_postback, is_postback_path
 from postback.deliveries.worker import DeliveryWorker
@@ -69,9 +70,10 @@ class PostbackApp:
         self.runtime = Runtime.create(self.settings)
         self.runtime.start()
         self.api.state.runtime = self.runtime
-        # Everything loaded so far (modules, the API's routes and models) lives as long as the
-        # process: out of the collector's sight, a full collection scans only what requests
-        # made, instead of stalling every request in flight for tens of ms now and then.
+        warm_up()
+        # Everything loaded so far (modules, the API's routes and models, the GeoIP data)
+        # lives as long as the process: out of the collector's sight, a full collection scans
+        # only what requests made, instead of stalling every request in flight for ms.
         gc.freeze()
         return self.runtime
 
