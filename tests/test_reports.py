@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +18,7 @@ from postback.kit.db import normalize_url
 from postback.kit.money import format_micros
 from postback.reports.aggregator import CLICK_LAYOUTS, CONVERSION_LAYOUTS, Aggregator
 from postback.reports.dimensions import CLICK_FAMILIES, CONVERSION_FAMILIES
-from postback.reports.metrics import money
+from postback.reports.metrics import Sums, money, ratio, total
 from postback.reports.periods import boundary_test, key_py, q_of, spans_for
 from postback.reports.schemas import parse_query
 from postback.reports.service import run_report
@@ -197,6 +198,54 @@ def test_fold_layouts_are_the_rollup_keys() -> None:
 @given(st.one_of(st.integers(-(10**15), 10**15), st.integers(-(2**63), 2**63 - 1)))
 def test_money_text_is_format_micros(micros: int) -> None:
     assert money(micros) == format_micros(micros)
+
+
+def _decimal_ratio(num: int, den: int, places: int) -> str | None:
+    """The reference: what the reports wrote before, with Decimal's quantize."""
+    if den == 0:
+        return None
+    quant = Decimal(1).scaleb(-places)
+    if num == 0:
+        return str(Decimal(0).quantize(quant))
+    return str((Decimal(num) / den).quantize(quant, rounding=ROUND_HALF_EVEN))
+
+
+_INTS = st.one_of(st.integers(-(10**6), 10**6), st.integers(-(10**15), 10**15))
+
+
+@given(_INTS, _INTS, st.sampled_from([2, 6]))
+def test_ratio_text_is_decimals_half_even_quantize(num: int, den: int, places: int) -> None:
+    assert ratio(num, den, places) == _decimal_ratio(num, den, places)
+
+
+@pytest.mark.parametrize(
+    ("num", "den", "places", "text"),
+    [
+        (1, 8, 2, "0.12"),  # 0.125: a tie goes to the even digit
+        (3, 8, 2, "0.38"),  # 0.375
+        (-1, 8, 2, "-0.12"),
+        (-1, 1000, 2, "-0.00"),  # rounds to zero, keeps the sign
+        (0, 7, 2, "0.00"),
+        (5, 0, 2, None),
+        (15_000_000, 1234 * 10**6, 6, "0.012156"),
+    ],
+)
+def test_ratio_texts(num: int, den: int, places: int, text: str | None) -> None:
+    assert ratio(num, den, places) == text
+
+
+def test_total_is_the_sum_of_the_groups() -> None:
+    a, b, c = Sums(), Sums(), Sums()
+    a.add_clicks([3, 2, 1500])
+    b.add_clicks([1, 1, 0])
+    a.add_conversions(0, "install", [1, 1, 0, 0, 0, 0, 2_000_000, 0])
+    b.add_conversions(0, "install", [2, 0, 2, 0, 0, 0, 0, 0])
+    b.add_conversions(1, "purchase", [1, 0, 0, 1, 0, 0, 0, 500])
+    expected = Sums()
+    for group in (a, b, c):
+        expected.add(group)
+    assert total([a, b, c]) == expected
+    assert total([]) == Sums()
 
 
 @pytest.mark.parametrize("zone", ZONES)

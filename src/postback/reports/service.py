@@ -36,7 +36,7 @@ from postback.reports.facts import (
     click_facts,
     ledger_facts,
 )
-from postback.reports.metrics import Sums, metrics, sort_value
+from postback.reports.metrics import Sums, metrics, sort_value, total
 from postback.reports.periods import (
     PER_DAY,
     TIME_UNITS,
@@ -261,9 +261,7 @@ def _render(conn: Connection, run: _Run) -> Report:
         rows.append(row)
     rows = _sorted(rows, q)
     end = None if q.limit is None else q.offset + q.limit
-    totals = Sums()  # every fact counted lands in exactly one group
-    for sums in run.groups.values():
-        totals.add(sums)
+    totals = total(list(run.groups.values()))  # every fact counted lands in exactly one group
     return Report(rows[q.offset : end], metrics(totals, q.bases), len(rows))
 
 
