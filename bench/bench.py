@@ -238,7 +238,7 @@ def render(opts: argparse.Namespace, report: Report) -> str:
     head = (
         f"{'scenario':<31} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'x base':>7} "
         f"{'errors':>6} {'non2xx3xx':>9} {'server':>6} {'wrk':>4} {'pg':>4} {'cpu0/cpu1':>9} "
-        f"{'req/cpu-s':>9}"
+        f"{'steal':>5} {'req/cpu-s':>9}"
     )
     lines = [*report.header, "", head, "-" * len(head)]
     for row in report.rows:
@@ -249,12 +249,14 @@ def render(opts: argparse.Namespace, report: Report) -> str:
             f"{r.stats['p99_us'] / 1000:>7.2f} {r.req_per_s / base:>6.2f}x "
             f"{r.errors:>6} {r.stats['status']:>9} {pct(r.server_cpu, span):>6} "
             f"{pct(r.wrk_cpu, span):>4} {pct(r.postgres_cpu, span):>4} {cores(r):>9} "
+            f"{100 * r.steal:>4.0f}% "
             f"{r.stats['requests'] / max(r.server_cpu, 1e-9):>9.0f}"
         )
     lines += [
         "",
         "server, wrk, pg (our database's backends): CPU used in the measured window, % of a core.",
         "cpu0/cpu1: how busy each core was (anything else running on the machine shows here).",
+        "steal: share of the server's core the hypervisor gave to another guest.",
         "req/cpu-s: requests per second of server CPU, steadier than req/s on a busy machine.",
         "",
         *report.checks,

@@ -136,15 +136,16 @@ def postgres_backends(database_url: str | None) -> dict[int, float]:
     return cpu
 
 
-def core_busy() -> dict[str, tuple[int, int]]:
-    """(busy, total) jiffies per CPU from /proc/stat."""
+def core_busy() -> dict[str, tuple[int, int, int]]:
+    """(busy, total, steal) jiffies per CPU from /proc/stat. Steal is time the hypervisor gave
+    the CPU to another guest: a run with much of it on the server's CPU is not comparable."""
     cores = {}
     for line in Path("/proc/stat").read_text().splitlines():
         name, *values = line.split()
         if name.startswith("cpu") and name != "cpu":
             nums = [int(v) for v in values]
             idle = nums[3] + nums[4]  # idle + iowait
-            cores[name] = (sum(nums[:8]) - idle, sum(nums[:8]))
+            cores[name] = (sum(nums[:8]) - idle, sum(nums[:8]), nums[7])
     return cores
 
 
@@ -157,6 +158,7 @@ class WrkResult:
     postgres_cpu: float
     cores: dict[str, float]  # busy fraction per CPU over the run
     output: str
+    steal: float = 0.0  # fraction of the server's CPU taken by the hypervisor
 
     @property
     def req_per_s(self) -> float:
@@ -212,10 +214,20 @@ def run_wrk(
         ),
         cores={
             name: (busy - cores_before[name][0]) / max(1, total - cores_before[name][1])
-            for name, (busy, total) in cores_after.items()
+            for name, (busy, total, _steal) in cores_after.items()
         },
         output=output,
+        steal=_steal_share(cores_before, cores_after, f"cpu{SERVER_CPU}"),
     )
+
+
+def _steal_share(
+    before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]], cpu: str
+) -> float:
+    if cpu not in before or cpu not in after:
+        return 0.0
+    total = after[cpu][1] - before[cpu][1]
+    return (after[cpu][2] - before[cpu][2]) / max(1, total)
 
 
 def parse_wrk_json(output: str) -> dict[str, int]:
