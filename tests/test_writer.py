@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, func, select, text
@@ -21,6 +21,8 @@ from postback.kit.migrate import upgrade
 from postback.kit.writer import GroupCommitWriter
 from postback.models import Click
 from tests.conftest import scratch_database
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -285,31 +287,47 @@ def test_sustained_writes_let_the_sqlite_wal_start_over(
         db.dispose()
 
 
+def gathering_writer(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, wait: float
+) -> GroupCommitWriter:
+    """A writer whose small batches wait up to `wait` seconds for more."""
+    monkeypatch.setattr(writer_module, "GATHER_WAIT", wait)
+    return GroupCommitWriter(engine, ClickRows())
+
+
+def drive(writer: GroupCommitWriter, body: Callable[[], Awaitable[T]]) -> T:
+    """Run `body` on a fresh event loop with the writer started, and stop the writer after."""
+
+    async def main() -> T:
+        writer.start()
+        try:
+            return await body()
+        finally:
+            writer.stop()
+
+    return asyncio.run(main())
+
+
 def test_a_write_right_after_a_large_batch_waits_for_the_rest_of_a_closed_loop(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under a closed loop of connections the writes one commit answered come back together.
     A lone write that arrives first waits for half of them, so they share one commit instead
     of a commit of 1 and another of the rest."""
-    monkeypatch.setattr(writer_module, "GATHER_WAIT", 5.0)  # only the 20th write ends the wait
-    writer = GroupCommitWriter(engine, ClickRows())
+    writer = gathering_writer(engine, monkeypatch, 5.0)  # only the 20th write ends the wait
 
-    async def main() -> tuple[int, float]:
-        writer.start()
-        try:
-            await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(40)))
-            before = writer.batches
-            lone = writer.insert_row(click_row())
-            for _ in range(5):  # without the wait, the writer would take the lone write now
-                await asyncio.sleep(0)
-            began = time.monotonic()
-            rest = [writer.insert_row(click_row()) for _ in range(19)]
-            await asyncio.gather(lone, *rest)
-            return writer.batches - before, time.monotonic() - began
-        finally:
-            writer.stop()
+    async def body() -> tuple[int, float]:
+        await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(40)))
+        before = writer.batches
+        lone = writer.insert_row(click_row())
+        for _ in range(5):  # without the wait, the writer would take the lone write now
+            await asyncio.sleep(0)
+        began = time.monotonic()
+        rest = [writer.insert_row(click_row()) for _ in range(19)]
+        await asyncio.gather(lone, *rest)
+        return writer.batches - before, time.monotonic() - began
 
-    batches, took = asyncio.run(main())
+    batches, took = drive(writer, body)
 
     assert batches == 1
     assert took < 2.5  # ended by reaching half of the last batch, not by the time limit
@@ -319,20 +337,15 @@ def test_a_write_right_after_a_large_batch_waits_for_the_rest_of_a_closed_loop(
 def test_a_lone_write_after_a_large_batch_waits_no_longer_than_the_limit(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(writer_module, "GATHER_WAIT", 0.2)
-    writer = GroupCommitWriter(engine, ClickRows())
+    writer = gathering_writer(engine, monkeypatch, 0.2)
 
-    async def main() -> float:
-        writer.start()
-        try:
-            await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(40)))
-            began = time.monotonic()
-            await writer.insert_row(click_row())  # the other 19 never come
-            return time.monotonic() - began
-        finally:
-            writer.stop()
+    async def body() -> float:
+        await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(40)))
+        began = time.monotonic()
+        await writer.insert_row(click_row())  # the other 19 never come
+        return time.monotonic() - began
 
-    took = asyncio.run(main())
+    took = drive(writer, body)
 
     assert 0.15 <= took < 2.0
     assert writer.gathers >= 1
@@ -342,25 +355,20 @@ def test_a_lone_write_after_a_large_batch_waits_no_longer_than_the_limit(
 def test_light_traffic_and_the_first_write_after_a_pause_commit_at_once(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(writer_module, "GATHER_WAIT", 0.3)
-    writer = GroupCommitWriter(engine, ClickRows())
+    writer = gathering_writer(engine, monkeypatch, 0.3)
 
-    async def main() -> tuple[float, float]:
-        writer.start()
-        try:
-            began = time.monotonic()
-            for _ in range(5):  # one write at a time: every batch is small, none waits
-                await writer.insert_row(click_row())
-            one_by_one = time.monotonic() - began
-            await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(40)))
-            await asyncio.sleep(0.6)  # a pause: the writer stops waiting and goes idle
-            began = time.monotonic()
+    async def body() -> tuple[float, float]:
+        began = time.monotonic()
+        for _ in range(5):  # one write at a time: every batch is small, none waits
             await writer.insert_row(click_row())
-            return one_by_one, time.monotonic() - began
-        finally:
-            writer.stop()
+        one_by_one = time.monotonic() - began
+        await asyncio.gather(*(writer.insert_row(click_row()) for _ in range(40)))
+        await asyncio.sleep(0.6)  # a pause: the writer stops waiting and goes idle
+        began = time.monotonic()
+        await writer.insert_row(click_row())
+        return one_by_one, time.monotonic() - began
 
-    one_by_one, after_pause = asyncio.run(main())
+    one_by_one, after_pause = drive(writer, body)
 
     assert one_by_one < 1.0  # five waits would take 1.5 s
     assert after_pause < 0.25  # a wait would take 0.3 s
