@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from postback.conversions import repository, service
+from postback.conversions import redaction, repository, service
 from postback.conversions.parsing import CLICKID_NAMES, Refused
 from postback.conversions.reasons import Reason
 from postback.conversions.records import Outcome, PostbackRequest
@@ -213,32 +213,39 @@ async def _process(rt: Runtime, request: PostbackRequest) -> Outcome:
     try:
         outcome: Outcome = await rt.writer.run_job(PostbackJob(rt, request))
     except Exception:
-        log.exception("postback failed: %s %s?%s", request.method, request.path, request.query)
+        book = redaction.cached_book(rt.networks, request.network_key)
+        log.exception(
+            "postback failed: %s %s?%s",
+            request.method,
+            book.redact(request.path),
+            book.redact(request.query),
+        )
         return await _log_only(rt, request, Outcome(Reason.SERVER_ERROR, "try again later"))
-    _log_outcome(request, outcome)
+    _log_outcome(rt, request, outcome)
     return outcome
 
 
 async def _log_only(rt: Runtime, request: PostbackRequest, outcome: Outcome) -> Outcome:
     def job(conn: Connection) -> Outcome:
-        service.write_log(conn, request, outcome, None)
+        service.write_log(conn, request, outcome, None, rt.networks)
         return outcome
 
     try:
         await rt.writer.run_job(job)
     except Exception:
         log.exception("postback log not written")
-    _log_outcome(request, outcome)
+    _log_outcome(rt, request, outcome)
     return outcome
 
 
-def _log_outcome(request: PostbackRequest, outcome: Outcome) -> None:
+def _log_outcome(rt: Runtime, request: PostbackRequest, outcome: Outcome) -> None:
     if outcome.reason.outcome == "refused":
+        book = redaction.cached_book(rt.networks, request.network_key)
         log.info(
             "postback refused: %s (%s)",
             outcome.reason.value,
-            outcome.detail,
-            extra={"fields": {"ip": request.source_ip, "path": request.path}},
+            book.redact(outcome.detail),
+            extra={"fields": {"ip": request.source_ip, "path": book.redact(request.path)}},
         )
 
 

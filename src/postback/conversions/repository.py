@@ -60,6 +60,11 @@ def load_network_by_id(conn: Connection, network_id: int) -> NetworkConfig | Non
     return NetworkConfig.from_row(row) if row else None
 
 
+def load_all_networks(conn: Connection) -> list[NetworkConfig]:
+    """Every network, archived ones too (for redacting their secrets from the log)."""
+    return [NetworkConfig.from_row(row) for row in conn.execute(select(*_NETWORK_COLUMNS))]
+
+
 _CLICK = (
     select(
         Click.id,

@@ -10,19 +10,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from sqlalchemy import Connection
 
 from postback.config import Settings
-from postback.conversions import parsing, repository
+from postback.conversions import parsing, redaction, repository
 from postback.conversions.fx import rates
 from postback.conversions.parsing import Fields, Refused
 from postback.conversions.reasons import Reason
@@ -34,7 +31,6 @@ from postback.kit.ids import looks_like_click_id, new_id
 # Trim what we keep of a raw request: enough to debug, not enough to bloat the log table.
 LOG_QUERY_MAX = 4096
 LOG_BODY_MAX = 8192
-_SECRET_PARAM = re.compile(r"(?i)((?:^|[&?])(?:token|key|security_token)=)[^&]*")
 
 
 @dataclass(slots=True)
@@ -337,10 +333,15 @@ def _parsed(ctx: Context) -> dict[str, Any]:
 
 
 def write_log(
-    conn: Connection, request: PostbackRequest, outcome: Outcome, ctx: Context | None
+    conn: Connection,
+    request: PostbackRequest,
+    outcome: Outcome,
+    ctx: Context | None,
+    networks: TTLCache[Any, Any] | None = None,
 ) -> None:
     outcome.log_id = outcome.log_id or new_id()
-    secrets = _secrets(ctx)
+    # Redacted here, whatever step refused the request: nothing unredacted is ever stored.
+    book = _secret_book(conn, outcome, ctx, networks)
     repository.insert_log(
         conn,
         {
@@ -348,10 +349,10 @@ def write_log(
             "received_at": request.received_at,
             "source_ip": request.source_ip,
             "method": request.method,
-            "path": request.path[:2048],
-            "query": _redact(request.query, secrets)[:LOG_QUERY_MAX],
-            "body": _redact(request.body, secrets)[:LOG_BODY_MAX],
-            "parsed": outcome.parsed,
+            "path": book.redact(request.path)[:2048],
+            "query": book.redact(request.query)[:LOG_QUERY_MAX],
+            "body": book.redact(request.body)[:LOG_BODY_MAX],
+            "parsed": book.redact_value("", outcome.parsed) if outcome.parsed else outcome.parsed,
             "network_id": ctx.network.id if ctx and ctx.network else None,
             "click_id": (ctx.clickid[:255] or None) if ctx else None,
             "outcome": outcome.reason.outcome,
@@ -362,31 +363,11 @@ def write_log(
     )
 
 
-def _secrets(ctx: Context | None) -> set[str]:
-    """Every secret this request may carry: the token it sent (under whatever alias, in the
-    query or a JSON body) and the network's own secrets."""
-    if ctx is None:
-        return set()
-    found = {ctx.fields.values.get("token") or ""}
-    if ctx.network is not None:
-        found |= {ctx.network.secret or "", ctx.network.signing_secret or ""}
-    return {value for value in found if len(value) >= 4}
-
-
-def _redact(text: str, secrets: set[str]) -> str:
-    # A network secret in the logged request would leak it to every dashboard viewer.
-    if not text:
-        return text
-    lowered = text.lower()
-    if "token=" in lowered or "key=" in lowered:  # the regex tries every position otherwise
-        text = _SECRET_PARAM.sub(r"\1***", text)
-    for secret in secrets:
-        for form in _secret_forms(secret):
-            text = text.replace(form, "***")
-    return text
-
-
-@lru_cache(maxsize=256)
-def _secret_forms(secret: str) -> frozenset[str]:
-    """A secret as it may appear in a request: as is, percent-encoded, form-encoded."""
-    return frozenset({secret, quote(secret, safe=""), quote_plus(secret)})
+def _secret_book(
+    conn: Connection, outcome: Outcome, ctx: Context | None, networks: TTLCache[Any, Any] | None
+) -> redaction.SecretBook:
+    """An accepted postback was authenticated by its network: its secrets and aliases are the
+    ones it may carry (no query on the hot path). Any other may be meant for any network."""
+    if ctx is not None and outcome.reason.http_status == 200:
+        return redaction.book_of_network(ctx.network)
+    return redaction.all_networks_book(conn, networks or (ctx.networks if ctx else None))
