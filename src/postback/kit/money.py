@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 MICROS = 1_000_000
 _MAX_UNITS = Decimal(10) ** 12
 _QUANT = Decimal("0.000001")
+AMOUNT_MAX_MICROS = 10**13
 
 
 class InvalidAmount(ValueError):
