@@ -50,7 +50,9 @@ def parse_amount(raw: str | int | Decimal) -> Decimal:
         return Decimal(0)
     if abs(value) >= _MAX_UNITS:
         raise InvalidAmount(f"{_shown(raw)} is out of range")
-    if decimal_places(value) > PLACES_MAX:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: the pattern admits no NaN or Infinity
+    if exponent < -PLACES_MAX and decimal_places(value) > PLACES_MAX:
         raise InvalidAmount(f"{_shown(raw)} has more than {PLACES_MAX} decimal places")
     return value
 
