@@ -8,15 +8,24 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import BigInteger, Integer, create_engine, select
 
+from postback.clicks.repository import ClickRows
+from postback.conversions import repository
 from postback.kit.db import normalize_url
+from postback.kit.ids import new_click_id
 from postback.kit.money import AMOUNT_MAX_MICROS
-from postback.models import Conversion, ReportConversionCampaign, ReportVisitor
+from postback.models import (
+    Click,
+    Conversion,
+    ConversionStatusChange,
+    ReportConversionCampaign,
+    ReportVisitor,
+)
 from postback.reports import queries
 from postback.reports.aggregator import Aggregator, store_visitors, write
 from postback.reports.dimensions import CLICK_FAMILIES, CONVERSION_FAMILIES
 from postback.reports.facts import CLICK_METRICS, CONV_METRICS
 from tests.conftest import LiveServer
-from tests.factories import click, make_setup
+from tests.factories import click, conversion_row, make_setup
 
 INT8_MAX = 2**63 - 1
 INT4_MAX = 2**31 - 1
@@ -101,5 +110,50 @@ def test_a_conversion_at_the_amount_maximum_is_stored_and_folded(
         Aggregator(engine, lag=timedelta(0)).catch_up(until)
         with engine.connect() as conn:
             assert queries.read_watermark(conn) == until
+    finally:
+        engine.dispose()
+
+
+def test_driver_inserts_take_every_money_column_at_its_maximum(live: LiveServer) -> None:
+    """The hot paths' driver-level inserts (kit/rows.py) bind by the schema's types: a click,
+    a conversion (single and multi-row) and a ledger row with BIGINT money at +-(2^63 - 1)."""
+    now = datetime.now(UTC)
+    cid = new_click_id()
+    click_row = {
+        "id": cid, "created_at": now, "campaign_id": INT4_MAX, "offer_id": INT4_MAX,
+        "lander_id": None, "traffic_source_id": INT4_MAX, "external_id": None, "tokens": {},
+        "cost_micros": INT8_MAX, "is_test": False, "ip": None, "user_agent": None,
+        "referrer": None, "language": None, "country": None, "device": None, "os": None,
+        "browser": None,
+    }  # fmt: skip
+    money = {"payout_micros": INT8_MAX, "revenue_micros": INT8_MAX,
+             "commission_micros": INT8_MAX, "cost_micros": INT8_MAX}  # fmt: skip
+    engine = create_engine(normalize_url(live.settings.database_url))
+    try:
+        with engine.begin() as conn:
+            ClickRows()(conn, [click_row])
+            one = conversion_row(cid, INT4_MAX, INT4_MAX, now, **money)
+            two = conversion_row(cid, INT4_MAX, INT4_MAX, now, event="b", **money)
+            assert repository.insert_conversion(conn, one)
+            assert repository.insert_conversions(conn, [two]) == {two["id"]}
+            repository.insert_status_change(conn, {
+                "conversion_id": one["id"], "at": now, "from_status": None,
+                "to_status": "approved", "payout_delta_micros": -INT8_MAX,
+                "revenue_delta_micros": INT8_MAX, "cost_delta_micros": -INT8_MAX,
+                "postback_id": None, "origin": "postback", "api_key_id": INT4_MAX,
+            })  # fmt: skip
+        with engine.connect() as conn:
+            assert conn.execute(select(Click.cost_micros)).scalar_one() == INT8_MAX
+            got = conn.execute(
+                select(Conversion.payout_micros, Conversion.revenue_micros,
+                       Conversion.commission_micros, Conversion.cost_micros)
+            ).all()  # fmt: skip
+            assert [tuple(r) for r in got] == [(INT8_MAX,) * 4] * 2
+            deltas = conn.execute(
+                select(ConversionStatusChange.payout_delta_micros,
+                       ConversionStatusChange.revenue_delta_micros,
+                       ConversionStatusChange.cost_delta_micros)
+            ).one()  # fmt: skip
+            assert tuple(deltas) == (-INT8_MAX, INT8_MAX, -INT8_MAX)
     finally:
         engine.dispose()
