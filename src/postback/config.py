@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     # Money: reports and revenue are kept in this currency.
     account_currency: str = "USD"
+    # A payout in another currency is refused (`no_rate`) when the newest rate the offline
+    # table has for it is older than this before the conversion's day (or the table's last day).
+    fx_max_rate_age: timedelta = timedelta(days=7)
 
     # Write path: how many queued writes one group commit may take at most.
     group_commit_max_batch: int = 512

@@ -189,14 +189,18 @@ def conversion_values(
     sent, the path's, the network's, then the account's."""
     payout = parsing.parse_payout(f)
     currency = parsing.parse_currency(f, rates.currencies()) if f.get("currency") else None
+    sent_currency = None
     if payout is None:
+        # The offer's payout is in the offer's currency whatever currency the postback names:
+        # relabelling 5 USD as 5 EUR would be wrong. The currency sent is kept in params.
         payout = Decimal(click.offer_payout_micros) / 1_000_000
-        currency = currency or click.offer_currency
+        sent_currency, currency = currency, click.offer_currency
     currency = currency or path_currency or network_currency
     return {
         "payout": payout,
         "payout_explicit": f.get("payout") is not None,
         "currency": currency or account_currency,
+        "sent_currency": sent_currency,
         "commission": _commission(f, payout),
         "event": parsing.parse_event(f),
         "status": parsing.parse_status(f, status_map),
@@ -206,10 +210,15 @@ def conversion_values(
 
 
 def _commission(f: Fields, payout: Decimal) -> Decimal:
+    """`com`, else `comperc` percent of the payout: never more than the payout itself."""
     com = parsing.parse_payout(f, "com")
     if com:
+        if com > payout:
+            raise Refused(Reason.INVALID_PAYOUT, f"com {com} is more than the payout {payout}")
         return com
     percent = parsing.parse_payout(f, "comperc")
+    if percent is not None and percent > 100:
+        raise Refused(Reason.INVALID_PAYOUT, f"comperc {percent} is more than 100")
     return (payout * percent / 100) if percent else Decimal(0)
 
 
@@ -253,6 +262,7 @@ def _recording(ctx: Context) -> Recording:
         at=ctx.request.received_at,
         origin=Origin("postback", postback_id=ctx.log_id),
         is_test=ctx.click.is_test,
+        max_rate_age=ctx.settings.fx_max_rate_age,
     )
 
 

@@ -21,10 +21,16 @@ REASONS: dict[Reason, str] = {
         "value. The postback URL given to the network must pass the click ID back."
     ),
     Reason.INVALID_PAYOUT: (
-        "The payout is not an amount we can read, such as 2.50, or it is negative."
+        "The payout, com or comperc is not an amount we can read, such as 2.50, or it is "
+        "negative, above the maximum (10,000,000 in the account currency, also for an "
+        "accumulated total), a commission above the payout, or a comperc above 100."
     ),
     Reason.INVALID_CURRENCY: (
         "The currency is not a three-letter code the exchange-rate table knows, such as USD or EUR."
+    ),
+    Reason.NO_RATE: (
+        "The exchange-rate table's newest rate for this currency is too old "
+        "(POSTBACK_FX_MAX_RATE_AGE), so the payout is not converted with it."
     ),
     Reason.INVALID_STATUS: (
         "The status is not approved, pending, rejected, refunded or chargeback, and the "
@@ -57,6 +63,10 @@ REASONS: dict[Reason, str] = {
     Reason.OUTSIDE_WINDOW: (
         "The click is older than the network's lookback window, so the conversion is not "
         "attributed to it."
+    ),
+    Reason.STATUS_LOCKED: (
+        "The conversion is refunded or charged back, or the postback would move it back to an "
+        "earlier status: only an admin's status change (API or dashboard) may do that."
     ),
     Reason.METHOD_NOT_ALLOWED: "Postbacks must be sent with GET or POST.",
     Reason.BODY_TOO_LARGE: "The request body is larger than POSTBACK_MAX_BODY_BYTES allows.",

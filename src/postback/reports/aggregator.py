@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -32,7 +33,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Boolean, Connection, Engine, Integer, String, Table
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
 
 from postback.models import ReportVisitor
 from postback.reports import queries
@@ -184,16 +187,26 @@ def with_levels(acc: Acc, q_at: int, top: int = 2) -> Acc:
 
 # --- writing -----------------------------------------------------------------------------------
 
-_PG_TYPES = {Integer: "int4", BigInteger: "int8", Boolean: "bool", String: "text"}
+_PG = postgresql.dialect()
+
+
+@functools.lru_cache(maxsize=256)
+def _pg_type_of(kind: TypeEngine[Any]) -> str:
+    """The PostgreSQL type the schema gives a column, for an array cast. A string column's
+    length is left off: a cast to varchar(n) would cut longer text silently."""
+    compiled = kind.compile(dialect=_PG).lower()
+    return "text" if compiled.startswith(("varchar", "text")) else compiled
 
 
 def _pg_type(column: Any) -> str:
-    return next(name for kind, name in _PG_TYPES.items() if isinstance(column.type, kind))
+    # From the schema, never a hand map: BIGINT is a subclass of INTEGER to SQLAlchemy, and a
+    # map searched by isinstance cast every int8 column to int4[].
+    return _pg_type_of(column.type)
 
 
 def _pg_array(values: Sequence[Any], kind: str) -> str:
     """An array literal: psycopg's per-element list adaptation cost more than the upsert."""
-    if kind == "bool":
+    if kind == "boolean":
         return "{" + ",".join("t" if v else "f" for v in values) + "}"
     if kind == "text":
         quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
@@ -237,15 +250,17 @@ def store_visitors(conn: Connection, day: int, new: set[Visitor]) -> None:
     table: Table = ReportVisitor.__table__  # type: ignore[assignment]
     conn.execute(table.delete().where(table.c.day < day))
     rows = [visitor for visitor in new if visitor[2] == day]
-    into = "INSERT INTO report_visitors (campaign_id, visitor, day)"
+    cols = [c.name for c in table.columns]
+    into = f"INSERT INTO {table.name} ({', '.join(cols)})"
+    types = [_pg_type(c) for c in table.columns]
+    casts = ", ".join(f"%s::{t}[]" for t in types)
     for i in range(0, len(rows), CHUNK):
         chunk = rows[i : i + CHUNK]
         if conn.dialect.name == "postgresql":
-            arrays = tuple(map(_pg_array, zip(*chunk, strict=True), ("int4", "text", "int4")))
-            sql = f"{into} SELECT * FROM unnest(%s::int4[], %s::text[], %s::int4[])"
-            conn.exec_driver_sql(sql, arrays)
+            arrays = tuple(map(_pg_array, zip(*chunk, strict=True), types))
+            conn.exec_driver_sql(f"{into} SELECT * FROM unnest({casts})", arrays)
         else:
-            conn.exec_driver_sql(f"{into} VALUES (?, ?, ?)", chunk)
+            conn.exec_driver_sql(f"{into} VALUES ({', '.join('?' for _ in cols)})", chunk)
 
 
 def fold(
