@@ -327,5 +327,6 @@ def test_the_wizard_creates_a_network_from_the_template(
     page = text_of(admin.get(resp.headers["location"]))
     with live.runtime.db.session() as session:
         network = session.scalars(select(Network)).one()
-    # The simple type: the click ID alone, in Everflow's macro.
-    assert f"{live.url}/postback/{network.key}?clickid={{sub1}}</code>" in page
+    # The simple type: the click ID alone, in Everflow's macro, and the generated token.
+    assert network.secret
+    assert f"{live.url}/postback/{network.key}?clickid={{sub1}}&token={network.secret}<" in page

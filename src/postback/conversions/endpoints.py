@@ -73,7 +73,9 @@ def create_conversion(
     """Record a conversion by hand (201), under the same rules as a postback; a repeat that the
     network's duplicate mode applies to the existing conversion answers 200 `updated`."""
     currency = runtime.settings.account_currency
-    outcome = manual.create(session.connection(), body, currency, api_key_id)
+    outcome = manual.create(
+        session.connection(), body, currency, api_key_id, runtime.settings.default_lookback
+    )
     if outcome.reason is Reason.UPDATED:
         response.status_code = 200
     return _written(session, outcome, currency)

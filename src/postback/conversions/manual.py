@@ -14,7 +14,7 @@ Every ledger row written here has the origin `manual` and the caller's API key i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -31,11 +31,15 @@ from postback.kit.ids import looks_like_click_id
 
 
 def create(
-    conn: Connection, body: ConversionCreate, account_currency: str, api_key_id: int
+    conn: Connection,
+    body: ConversionCreate,
+    account_currency: str,
+    api_key_id: int,
+    default_lookback: timedelta,
 ) -> Outcome:
     """Record a manual conversion; a repeat that changes nothing is a 409 `duplicate`."""
     try:
-        recording = _checked(conn, body, account_currency)
+        recording = _checked(conn, body, account_currency, default_lookback)
         recording.origin = Origin("manual", api_key_id=api_key_id)
         outcome = record(recording)
     except Refused as refused:
@@ -51,7 +55,9 @@ def create(
     return outcome
 
 
-def _checked(conn: Connection, body: ConversionCreate, account_currency: str) -> Recording:
+def _checked(
+    conn: Connection, body: ConversionCreate, account_currency: str, default_lookback: timedelta
+) -> Recording:
     """The pipeline's checks after authentication: click, network, values, lookback window."""
     clickid = body.clickid.upper()
     click = repository.load_click(conn, clickid) if looks_like_click_id(clickid) else None
@@ -68,7 +74,7 @@ def _checked(conn: Connection, body: ConversionCreate, account_currency: str) ->
         _fields(body), click, network_currency, {}, None, account_currency
     )
     if not body.ignore_window:
-        service.check_lookback(click, network, at)
+        service.check_lookback(click, network, at, default_lookback)
     return Recording(
         conn=conn,
         click=click,
