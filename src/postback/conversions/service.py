@@ -169,28 +169,32 @@ def network_from_click(ctx: Context) -> None:
     whatever path it came in on: another network's key never converts the click."""
     assert ctx.click is not None
     network_id = ctx.click.network_id
-    if ctx.network is not None and ctx.network.id != network_id:
-        raise Refused(
-            Reason.WRONG_NETWORK,
-            "the click's offer belongs to another network: its postbacks go to that "
-            "network's URL, with its token",
-        )
+    if network_id is None:
+        raise _no_network()
     if ctx.network is not None:
+        if ctx.network.id != network_id:
+            raise Refused(
+                Reason.WRONG_NETWORK,
+                "the click's offer belongs to another network: its postbacks go to that "
+                "network's URL, with its token",
+            )
         return
-    network = None
-    if network_id is not None:
-        network = ctx.networks.get_or_load(
-            ("id", network_id), lambda _k: repository.load_network_by_id(ctx.conn, network_id)
-        )
+    network = ctx.networks.get_or_load(
+        ("id", network_id), lambda _k: repository.load_network_by_id(ctx.conn, network_id)
+    )
     if network is None:
-        raise Refused(
-            Reason.NO_NETWORK,
-            "the click's offer has no network, so nothing can authenticate a postback for it: "
-            "give the offer a network, or record the conversion through the conversions API",
-        )
+        raise _no_network()
     ctx.network = network
     if network.aliases:
         read_fields(ctx)
+
+
+def _no_network() -> Refused:
+    return Refused(
+        Reason.NO_NETWORK,
+        "the click's offer has no network, so nothing can authenticate a postback for it: "
+        "give the offer a network, or record the conversion through the conversions API",
+    )
 
 
 def parse_values(ctx: Context) -> None:
