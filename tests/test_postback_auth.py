@@ -17,7 +17,7 @@ import uvicorn
 from sqlalchemy import select
 
 from postback.app import PostbackApp
-from postback.conversions import service
+from postback.conversions import signatures
 from postback.conversions.receiver import PostbackJob
 from postback.conversions.records import PostbackRequest
 from postback.kit.ids import new_click_id
@@ -328,7 +328,7 @@ def test_expired_signatures_are_forgotten(live: LiveServer, http: httpx.Client) 
     old = datetime.now(UTC) - timedelta(hours=1)
     with live.runtime.db.session() as s:
         s.add(SeenSignature(network_id=setup.network_id, signature="0" * 64, expires_at=old))
-    service._purged_at[0] = float("-inf")  # a purge is due
+    signatures._purged_at[0] = float("-inf")  # a purge is due
     query = f"clickid={cid}&token={setup.token}"
     headers = _sign("k3y", int(time.time()), query)
     assert http.get(f"/postback/{setup.network_key}?{query}", headers=headers).status_code == 200

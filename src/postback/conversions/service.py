@@ -7,14 +7,12 @@ written in the same transaction, so the log and the conversions can never disagr
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -23,7 +21,7 @@ from urllib.parse import quote, quote_plus
 from sqlalchemy import Connection
 
 from postback.config import Settings
-from postback.conversions import parsing, repository
+from postback.conversions import parsing, repository, signatures
 from postback.conversions.fx import rates
 from postback.conversions.parsing import Fields, Refused
 from postback.conversions.reasons import Reason
@@ -103,7 +101,9 @@ def authenticate(ctx: Context) -> None:
     ):
         raise Refused(Reason.BAD_TOKEN, "the security token is missing or wrong")
     if network.signing_secret and not _not_rechecked(ctx, "signature", True):
-        signature, expires_at = _check_signature(ctx.request, network.signing_secret, ctx.settings)
+        signature, expires_at = signatures.verify(
+            ctx.request, network.signing_secret, ctx.settings.signature_tolerance
+        )
         ctx.signature = (network.id, signature, expires_at)
     ctx.authenticated = True
 
@@ -121,28 +121,6 @@ _NOT_LOGGED = {
     "token": "the log masks the token as ***, so it is not compared again",
     "signature": "the log does not keep signature headers, so the signature is not verified",
 }
-
-
-def _check_signature(
-    request: PostbackRequest, secret: str, settings: Settings
-) -> tuple[str, datetime]:
-    """HMAC-SHA256 over "<timestamp>.<raw query>.<raw body>", sent as
-    `X-Postback-Signature: sha256=<hex>` with `X-Postback-Timestamp: <unix seconds>`.
-    The timestamp bounds a signature's life to the tolerance window; inside it, the signature
-    is single-use (`claim_signature`). The signature and when it expires."""
-    sent = (request.signature or "").removeprefix("sha256=")
-    try:
-        timestamp = int(request.signature_timestamp or "")
-    except ValueError:
-        raise Refused(Reason.BAD_SIGNATURE, "missing or malformed X-Postback-Timestamp") from None
-    age = abs(request.received_at.timestamp() - timestamp)
-    if age > settings.signature_tolerance.total_seconds():
-        raise Refused(Reason.BAD_SIGNATURE, "the signature's timestamp is outside the window")
-    payload = f"{timestamp}.{request.query}.{request.body}".encode()
-    expected = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise Refused(Reason.BAD_SIGNATURE, "the signature does not match")
-    return expected, datetime.fromtimestamp(timestamp, UTC) + settings.signature_tolerance
 
 
 def _ip_allowed(ip: str | None, network: NetworkConfig) -> bool:
@@ -345,12 +323,6 @@ def begin(
         return Pending(ctx, refused=refused)
 
 
-# When this process last forgot expired signatures (monotonic seconds): once a minute is enough
-# to keep the table at a few minutes of signed postbacks.
-_purged_at = [float("-inf")]
-PURGE_EVERY = 60.0
-
-
 def claim_signature(pending: Pending) -> None:
     """Make a signed postback's signature single-use: remember it in the writer's transaction,
     with the postback's effects (a postback that fails for a server fault can be sent again),
@@ -359,14 +331,7 @@ def claim_signature(pending: Pending) -> None:
     ctx = pending.ctx
     if ctx.signature is None or pending.draft is None:
         return
-    network_id, signature, expires_at = ctx.signature
-    now = time.monotonic()
-    if now - _purged_at[0] >= PURGE_EVERY:
-        _purged_at[0] = now
-        # A tolerance of grace: a replay read just before its expiry must still find its row.
-        cutoff = datetime.now(UTC) - ctx.settings.signature_tolerance
-        repository.purge_signatures(ctx.conn, cutoff)
-    if not repository.claim_signature(ctx.conn, network_id, signature, expires_at):
+    if not signatures.claim(ctx.conn, ctx.signature, ctx.settings.signature_tolerance):
         pending.draft = None
         pending.refused = Refused(
             Reason.REPLAYED_SIGNATURE,
