@@ -94,7 +94,7 @@ STEPS: dict[str, str] = {
     "authenticate.ip": "Check the IP allowlist",
     "authenticate.signature": "Check the HMAC signature",
     "find_click": "Find the click",
-    "network_from_click": "Find the network of the click's offer",
+    "network_from_click": "Find the network of the click's offer (it must be the URL's network)",
     "parse_values": "Read payout, currency, status and event",
     "check_window": "Check the lookback window",
     "record_conversion": "Record the conversion (duplicate rules)",
