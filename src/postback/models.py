@@ -293,6 +293,16 @@ class PostbackLogEntry(Base):
     conversion_id: Mapped[str | None] = mapped_column(String(26))
 
 
+class SeenSignature(Base):
+    """An HMAC signature a postback was accepted with, kept until its timestamp leaves the
+    tolerance window: the primary key makes a second use of it a conflict (a replay)."""
+
+    __tablename__ = "seen_signatures"
+    network_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 class Delivery(Base):
     """Outbound postback queued in the conversion's own transaction (transactional outbox).
 

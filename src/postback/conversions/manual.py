@@ -43,11 +43,12 @@ def create(
     body: ConversionCreate,
     account_currency: str,
     api_key_id: int,
+    default_lookback: timedelta,
     max_rate_age: timedelta = DEFAULT_MAX_AGE,
 ) -> Outcome:
     """Record a manual conversion; a repeat that changes nothing is a 409 `duplicate`."""
     try:
-        recording = _checked(conn, body, account_currency)
+        recording = _checked(conn, body, account_currency, default_lookback)
         recording.origin = Origin("manual", api_key_id=api_key_id)
         recording.max_rate_age = max_rate_age
         outcome = record(recording)
@@ -64,7 +65,9 @@ def create(
     return outcome
 
 
-def _checked(conn: Connection, body: ConversionCreate, account_currency: str) -> Recording:
+def _checked(
+    conn: Connection, body: ConversionCreate, account_currency: str, default_lookback: timedelta
+) -> Recording:
     """The pipeline's checks after authentication: click, network, values, lookback window."""
     clickid = body.clickid.upper()
     click = repository.load_click(conn, clickid) if looks_like_click_id(clickid) else None
@@ -81,7 +84,7 @@ def _checked(conn: Connection, body: ConversionCreate, account_currency: str) ->
         _fields(body), click, network_currency, {}, None, account_currency
     )
     if not body.ignore_window:
-        service.check_lookback(click, network, at)
+        service.check_lookback(click, network, at, default_lookback)
     return Recording(
         conn=conn,
         click=click,

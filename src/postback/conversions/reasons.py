@@ -22,6 +22,9 @@ class Reason(StrEnum):
     BAD_TOKEN = "bad_token"
     IP_NOT_ALLOWED = "ip_not_allowed"
     BAD_SIGNATURE = "bad_signature"
+    REPLAYED_SIGNATURE = "replayed_signature"
+    WRONG_NETWORK = "wrong_network"
+    NO_NETWORK = "no_network"
     UNKNOWN_NETWORK = "unknown_network"
     UNKNOWN_CLICK = "unknown_click"
     OUTSIDE_WINDOW = "outside_window"
@@ -53,6 +56,9 @@ _STATUS = {
     Reason.BAD_TOKEN: 403,
     Reason.IP_NOT_ALLOWED: 403,
     Reason.BAD_SIGNATURE: 403,
+    Reason.REPLAYED_SIGNATURE: 403,
+    Reason.WRONG_NETWORK: 403,
+    Reason.NO_NETWORK: 403,
     Reason.UNKNOWN_NETWORK: 404,
     Reason.UNKNOWN_CLICK: 404,
     Reason.METHOD_NOT_ALLOWED: 405,

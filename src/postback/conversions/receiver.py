@@ -183,6 +183,7 @@ class PostbackJob:
         for job in jobs:
             assert job.pending is not None
             job.pending.bind(conn)  # the writes go through the writer's connection
+            service.claim_signature(job.pending)
         drafts = [job.pending.draft for job in jobs if job.pending and job.pending.draft]
         inserted = repository.insert_conversions(conn, [d.row for d in drafts])
         for job in jobs:

@@ -7,19 +7,18 @@ written in the same transaction, so the log and the conversions can never disagr
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
 
 from postback.config import Settings
-from postback.conversions import parsing, redaction, repository
+from postback.conversions import parsing, redaction, repository, signatures
 from postback.conversions.fx import rates
 from postback.conversions.parsing import Fields, Refused
 from postback.conversions.reasons import Reason
@@ -46,6 +45,9 @@ class Context:
     clickid: str = ""
     values: dict[str, Any] = field(default_factory=dict)
     trace: Trace | None = None  # only a dry-run replay (lab/replay.py) passes one
+    # (network id, signature, expiry) of a signed postback, claimed in the writer's
+    # transaction (`claim_signature`) so that it is single-use.
+    signature: tuple[int, str, datetime] | None = None
     # Made up front, so the ledger row can point at the log row written last.
     log_id: str = field(default_factory=new_id)
 
@@ -95,7 +97,10 @@ def authenticate(ctx: Context) -> None:
     ):
         raise Refused(Reason.BAD_TOKEN, "the security token is missing or wrong")
     if network.signing_secret and not _not_rechecked(ctx, "signature", True):
-        _check_signature(ctx.request, network.signing_secret, ctx.settings)
+        signature, expires_at = signatures.verify(
+            ctx.request, network.signing_secret, ctx.settings.signature_tolerance
+        )
+        ctx.signature = (network.id, signature, expires_at)
     ctx.authenticated = True
 
 
@@ -112,24 +117,6 @@ _NOT_LOGGED = {
     "token": "the log masks the token as ***, so it is not compared again",
     "signature": "the log does not keep signature headers, so the signature is not verified",
 }
-
-
-def _check_signature(request: PostbackRequest, secret: str, settings: Settings) -> None:
-    """HMAC-SHA256 over "<timestamp>.<raw query>.<raw body>", sent as
-    `X-Postback-Signature: sha256=<hex>` with `X-Postback-Timestamp: <unix seconds>`.
-    The timestamp bounds replays to the tolerance window."""
-    sent = (request.signature or "").removeprefix("sha256=")
-    try:
-        timestamp = int(request.signature_timestamp or "")
-    except ValueError:
-        raise Refused(Reason.BAD_SIGNATURE, "missing or malformed X-Postback-Timestamp") from None
-    age = abs(request.received_at.timestamp() - timestamp)
-    if age > settings.signature_tolerance.total_seconds():
-        raise Refused(Reason.BAD_SIGNATURE, "the signature's timestamp is outside the window")
-    payload = f"{timestamp}.{request.query}.{request.body}".encode()
-    expected = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise Refused(Reason.BAD_SIGNATURE, "the signature does not match")
 
 
 def _ip_allowed(ip: str | None, network: NetworkConfig) -> bool:
@@ -152,15 +139,36 @@ def find_click(ctx: Context) -> None:
 
 
 def network_from_click(ctx: Context) -> None:
+    """The network that owns the click's offer is the one that authenticates the postback,
+    whatever path it came in on: another network's key never converts the click."""
     assert ctx.click is not None
     network_id = ctx.click.network_id
-    if ctx.network is not None or network_id is None:
+    if network_id is None:
+        raise _no_network()
+    if ctx.network is not None:
+        if ctx.network.id != network_id:
+            raise Refused(
+                Reason.WRONG_NETWORK,
+                "the click's offer belongs to another network: its postbacks go to that "
+                "network's URL, with its token",
+            )
         return
-    ctx.network = ctx.networks.get_or_load(
+    network = ctx.networks.get_or_load(
         ("id", network_id), lambda _k: repository.load_network_by_id(ctx.conn, network_id)
     )
-    if ctx.network is not None and ctx.network.aliases:
+    if network is None:
+        raise _no_network()
+    ctx.network = network
+    if network.aliases:
         read_fields(ctx)
+
+
+def _no_network() -> Refused:
+    return Refused(
+        Reason.NO_NETWORK,
+        "the click's offer has no network, so nothing can authenticate a postback for it: "
+        "give the offer a network, or record the conversion through the conversions API",
+    )
 
 
 def parse_values(ctx: Context) -> None:
@@ -224,13 +232,16 @@ def _commission(f: Fields, payout: Decimal) -> Decimal:
 
 def check_window(ctx: Context) -> None:
     assert ctx.click is not None
-    check_lookback(ctx.click, ctx.network, ctx.request.received_at)
+    check_lookback(ctx.click, ctx.network, ctx.request.received_at, ctx.settings.default_lookback)
 
 
-def check_lookback(click: ClickRecord, network: NetworkConfig | None, at: datetime) -> None:
-    """Refuse a conversion at `at` for a click older than the network's lookback window."""
-    lookback = network.lookback if network else None
-    if lookback is not None and at - click.created_at > lookback:
+def check_lookback(
+    click: ClickRecord, network: NetworkConfig | None, at: datetime, default: timedelta
+) -> None:
+    """Refuse a conversion at `at` for a click older than the network's lookback window (the
+    default window when the click has no network)."""
+    lookback = network.lookback if network else default
+    if at - click.created_at > lookback:
         raise Refused(
             Reason.OUTSIDE_WINDOW,
             f"the click is older than the {lookback.days}-day lookback window",
@@ -275,6 +286,7 @@ def process(
 ) -> Outcome:
     """Run the pipeline and write its log row, in the caller's transaction."""
     pending = begin(conn, request, networks, settings, trace)
+    claim_signature(pending)
     draft = pending.draft
     inserted = draft is not None and repository.insert_conversion(conn, draft.row)
     return complete(pending, inserted)
@@ -315,6 +327,23 @@ def begin(
         return Pending(ctx, draft=make_draft(_recording(ctx)))
     except Refused as refused:
         return Pending(ctx, refused=refused)
+
+
+def claim_signature(pending: Pending) -> None:
+    """Make a signed postback's signature single-use: remember it in the writer's transaction,
+    with the postback's effects (a postback that fails for a server fault can be sent again),
+    and refuse the postback if the signature was used before. Call it before the conversion
+    row is inserted."""
+    ctx = pending.ctx
+    if ctx.signature is None or pending.draft is None:
+        return
+    if not signatures.claim(ctx.conn, ctx.signature, ctx.settings.signature_tolerance):
+        pending.draft = None
+        pending.refused = Refused(
+            Reason.REPLAYED_SIGNATURE,
+            "this signature was already used: a signed postback counts once; sign a new "
+            "request (a new timestamp) to send it again",
+        )
 
 
 def complete(pending: Pending, inserted: bool) -> Outcome:

@@ -52,6 +52,20 @@ REASONS: dict[Reason, str] = {
     Reason.BAD_SIGNATURE: (
         "The HMAC signature is missing, does not match the network's signing secret, or is too old."
     ),
+    Reason.REPLAYED_SIGNATURE: (
+        "This exact signed request was received before: a signature counts once. A network "
+        "that sends a postback again must sign it again, with a new timestamp."
+    ),
+    Reason.WRONG_NETWORK: (
+        "The click belongs to an offer of another network, and only that network may report "
+        "its conversions: the postback came in on a different network's URL or key. Check "
+        "which network the offer is set to, and that the network uses its own postback URL."
+    ),
+    Reason.NO_NETWORK: (
+        "The click's offer has no network, so no secret token can vouch for a postback about "
+        "it. Give the offer the network that sends its postbacks, or enter the conversion "
+        "through the conversions API."
+    ),
     Reason.UNKNOWN_NETWORK: (
         "The address is not a postback URL we know: no network has the key in its path."
     ),
@@ -90,7 +104,7 @@ STEPS: dict[str, str] = {
     "authenticate.ip": "Check the IP allowlist",
     "authenticate.signature": "Check the HMAC signature",
     "find_click": "Find the click",
-    "network_from_click": "Find the network of the click's offer",
+    "network_from_click": "Find the network of the click's offer (it must be the URL's network)",
     "parse_values": "Read payout, currency, status and event",
     "check_window": "Check the lookback window",
     "record_conversion": "Record the conversion (duplicate rules)",
