@@ -352,8 +352,10 @@ def claim(conn: Connection, until: datetime) -> None:
         query = query.with_for_update()
     found = conn.execute(query).one_or_none()
     if found is None:  # the row is made by migration 0012; only a wiped table lacks it
-        conn.execute(table.insert().values(name=WATERMARK, claimed_until=until))
-    elif found[0] is None or found[0] < until:
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(insert(table).values(name=WATERMARK).on_conflict_do_nothing())
+        found = conn.execute(query).one()
+    if found[0] is None or found[0] < until:
         update = table.update().where(table.c.name == WATERMARK)
         conn.execute(update.values(claimed_until=until))
 
