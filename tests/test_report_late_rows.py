@@ -148,7 +148,8 @@ def test_a_fold_waits_for_a_writer_that_read_the_old_claim(engine: Engine) -> No
 
     thread = threading.Thread(target=fold)
     thread.start()
-    time.sleep(0.5)
+    time.sleep(2)  # time for the fold to pass the click, had it not waited
+    assert not done.is_set()  # the claim waits for the open writer
     transaction.commit()  # 12 s late in the real case
     writer.close()
     thread.join(timeout=20)
