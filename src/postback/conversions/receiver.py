@@ -74,11 +74,17 @@ async def handle_postback(rt: Runtime, scope: Scope, receive: Receive, send: Sen
         signature=header(scope, b"x-postback-signature"),
         signature_timestamp=header(scope, b"x-postback-timestamp"),
     )
+    refused: Refused | None = None
     try:
         if not rt.postback_limiter.allow(request.source_ip or ""):
             raise Refused(Reason.RATE_LIMITED, "too many postbacks from this address")
         await _parse(rt, scope, receive, request)
-    except Refused as refused:
+    except Refused as exc:
+        refused = exc
+    # Stamped once the body is in, not when the headers came: a body that trickles in for
+    # seconds must not make the conversion older than the moment it could be recorded.
+    request.received_at = datetime.now(UTC)
+    if refused is not None:
         outcome = await _log_only(rt, request, Outcome(refused.reason, refused.detail))
     else:
         outcome = await _process(rt, request)
