@@ -34,7 +34,7 @@ INT4_MAX = 2**31 - 1
 def test_a_conversion_above_2_31_micros_is_folded(live: LiveServer, http: httpx.Client) -> None:
     setup = make_setup(live)
     cid = click(http, setup)
-    resp = http.get(f"/postback/{setup.network_key}?clickid={cid}&payout=2500")
+    resp = http.get(f"{setup.postback}&clickid={cid}&payout=2500")
     assert resp.text.startswith("OK accepted"), resp.text
     engine = create_engine(normalize_url(live.settings.database_url))
     try:
@@ -100,7 +100,7 @@ def test_a_conversion_at_the_amount_maximum_is_stored_and_folded(
     setup = make_setup(live)
     cid = click(http, setup)
     top = AMOUNT_MAX_MICROS // 1_000_000
-    resp = http.get(f"/postback/{setup.network_key}?clickid={cid}&payout={top}")
+    resp = http.get(f"{setup.postback}&clickid={cid}&payout={top}")
     assert resp.text.startswith("OK accepted"), resp.text
     with live.runtime.db.session() as s:
         assert s.execute(select(Conversion.payout_micros)).scalar_one() == AMOUNT_MAX_MICROS

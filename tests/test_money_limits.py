@@ -59,7 +59,7 @@ def last_reason(live: LiveServer) -> str:
 
 
 def postback(http: httpx.Client, setup: Setup, cid: str, query: str) -> httpx.Response:
-    return http.get(f"/postback/{setup.network_key}?clickid={cid}&{query}")
+    return http.get(f"{setup.postback}&clickid={cid}&{query}")
 
 
 @pytest.mark.parametrize("amount", BAD_AMOUNTS)

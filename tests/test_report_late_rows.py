@@ -243,7 +243,7 @@ def test_reports_equal_raw_rows_whatever_the_commit_delay(
 def test_a_postback_is_stamped_when_its_body_is_in(live: LiveServer, http: httpx.Client) -> None:
     setup = make_setup(live)
     cid = click(http, setup)
-    body = f"clickid={cid}&payout=1".encode()
+    body = f"clickid={cid}&payout=1&token={setup.token}".encode()
     host, port = live.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(

@@ -44,7 +44,7 @@ def current(live: LiveServer, cid: str) -> tuple[str, int, int]:
 
 def send(http: httpx.Client, setup: Setup, cid: str, status: str, payout: str) -> httpx.Response:
     query = f"clickid={cid}&txid=T1&payout={payout}&status={status}"
-    return http.get(f"/postback/{setup.network_key}?{query}")
+    return http.get(f"{setup.postback}&{query}")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -97,7 +97,7 @@ def test_a_refunded_conversion_keeps_its_payout(
     send(http, setup, cid, "approved", "10")
     send(http, setup, cid, "refunded", "10")
     before = current(live, cid)
-    resp = http.get(f"/postback/{setup.network_key}?clickid={cid}&txid=T1&payout=99")
+    resp = http.get(f"{setup.postback}&clickid={cid}&txid=T1&payout=99")
     assert resp.status_code == 409 and "status_locked" in resp.text, resp.text
     assert current(live, cid) == before
 
