@@ -46,7 +46,7 @@ def _create_network(page: Page, live: LiveServer) -> str:
     page.get_by_role("link", name="New network").click()
     page.get_by_role("link", name="Binom").click()
     page.get_by_label("Name", exact=True).fill("My Binom")
-    page.get_by_label("Secret token").fill("s3cr3t")
+    page.get_by_label("Secret token", exact=True).fill("s3cr3t")
     page.get_by_role("button", name="Create network").click()
     _saved(page, "Network", "/setup/networks")
     with live.runtime.db.session() as session:
@@ -183,7 +183,7 @@ def test_a_viewer_sees_the_set_up_read_only(
     page.goto("/setup")
     expect(page.get_by_role("link", name="New offer")).to_have_count(0)
     page.get_by_role("link", name="N", exact=True).click()
-    expect(page.get_by_label("Secret token")).to_have_value("****")
+    expect(page.get_by_label("Secret token", exact=True)).to_have_value("****")
     check_accessibility(page)
 
 
