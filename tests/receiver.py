@@ -74,6 +74,10 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             else:
                 self._reply(200)
 
+        def _echo(self) -> None:
+            # A receiver that echoes the request it refused, credentials and all.
+            self._reply(500, f"bad request: {self.command} {self.path}".encode())
+
         def _gone(self) -> None:
             self._reply(410, b"gone")
 

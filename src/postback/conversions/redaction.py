@@ -16,9 +16,10 @@ networks themselves), since which network it meant is unknown.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote_plus
+from urllib.parse import unquote_plus
 
 import orjson
 from sqlalchemy import Connection
@@ -27,6 +28,7 @@ from postback.conversions import repository
 from postback.conversions.parsing import DEFAULT_ALIASES
 from postback.conversions.records import NetworkConfig
 from postback.kit.cache import TTLCache
+from postback.kit.masking import spellings
 
 MASK = "***"
 # Shorter secrets would mask ordinary words everywhere; the API refuses them anyway.
@@ -66,12 +68,21 @@ DEFAULT_BOOK = SecretBook()
 
 
 def book_of(networks: list[NetworkConfig]) -> SecretBook:
+    return book_of_secrets(
+        [s for n in networks for s in (n.secret, n.signing_secret)], [n.aliases for n in networks]
+    )
+
+
+def book_of_secrets(
+    secrets: Iterable[str | None], aliases: Iterable[dict[str, str] | None]
+) -> SecretBook:
+    """The book of these secrets and alias maps (plain values: a migration reads them with
+    its own SQL, whatever columns the models have by then)."""
     names = set(TOKEN_NAMES)
-    secrets: set[str] = set()
-    for network in networks:
-        names |= {n.lower() for n, c in network.aliases.items() if c == "token"}
-        secrets |= {network.secret or "", network.signing_secret or ""}
-    forms = {form for s in secrets if len(s) >= MIN_SECRET for form in _forms(s)}
+    for alias_map in aliases:
+        names |= {str(n).lower() for n, c in (alias_map or {}).items() if c == "token"}
+    known = {s for s in secrets if s and len(s) >= MIN_SECRET}
+    forms = {form for s in known for form in spellings(s)}
     # Longest first, so a secret that contains another is masked whole.
     return SecretBook(frozenset(names), tuple(sorted(forms, key=len, reverse=True)))
 
@@ -118,12 +129,6 @@ def load_book(conn: Connection) -> SecretBook:
     """Every network's secrets and token aliases (archived ones too: an old secret is still
     a secret)."""
     return book_of(repository.load_all_networks(conn))
-
-
-def _forms(secret: str) -> set[str]:
-    """A secret as a request may carry it: as is, percent-encoded, form-encoded, JSON-escaped."""
-    json_form = orjson.dumps(secret).decode()[1:-1]
-    return {secret, quote(secret, safe=""), quote_plus(secret), quote(secret), json_form}
 
 
 def _by_name(text: str, names: frozenset[str]) -> str:

@@ -105,7 +105,9 @@ def _options(items: Sequence[Any]) -> list[tuple[str, str]]:
 def _links(session: Session, runtime: Runtime, campaign_id: int, admin: bool) -> CampaignLinks:
     links = campaigns.links(session, campaign_id, runtime.settings.public_url)
     if not admin:
-        # Viewers see where to paste, not the networks' secrets.
+        # Viewers see where to paste, not the networks' (or the source's) secrets.
+        source = campaigns.get(session, campaign_id).source
+        links.source_postback_url = sources.masked_postback_url(source) if source else None
         for item in links.offers:
             if item.network_id is not None:
                 network = networks.get(session, item.network_id)

@@ -65,8 +65,11 @@ def setup_page(
     request: Request, user: UserDep, session: ReadSessionDep, runtime: RuntimeDep,
     show_archived: ShowArchived = False,
 ) -> HTMLResponse:  # fmt: skip
+    listed = sources.list_sources(session, None, MAX_LISTED, show_archived)
     context = {
-        "sources": sources.list_sources(session, None, MAX_LISTED, show_archived),
+        "sources": listed,
+        # A list is shown to viewers and on screens: the sources' credentials are masked.
+        "source_urls": {s.id: sources.masked_postback_url(s) for s in listed},
         "networks": networks.list_networks(session, None, MAX_LISTED, show_archived),
         "offers": offers.list_offers(session, None, MAX_LISTED, show_archived),
         "landers": landers.list_landers(session, None, MAX_LISTED, show_archived),
@@ -192,7 +195,11 @@ def source_page(
     saved: Saved = "",
 ) -> HTMLResponse:  # fmt: skip
     source = sources.get(session, source_id)
-    return _source_page(request, source=source, values=_source_values(source), saved=saved)
+    values = _source_values(source)
+    if not user.is_admin:
+        # Viewers see where postbacks go, not the source's credentials in the URL.
+        values["postback_url"] = sources.masked_postback_url(source) or ""
+    return _source_page(request, source=source, values=values, saved=saved)
 
 
 @router.post("/setup/traffic-sources/{source_id}", response_class=HTMLResponse)

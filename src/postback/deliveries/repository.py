@@ -24,6 +24,7 @@ class Claimed:
     method: str
     body: str | None
     lease_until: datetime
+    template: str | None = None  # the source's URL template: what to mask in the attempt log
 
 
 def _due(now: datetime) -> Any:
@@ -67,6 +68,7 @@ def claim(
             TrafficSource.postback_signing_secret,
             Delivery.method,
             Delivery.body,
+            TrafficSource.postback_url,
         )
         .join(TrafficSource, TrafficSource.id == Delivery.traffic_source_id)
         .where(Delivery.id.in_(ids), Delivery.lease_owner == owner)
@@ -81,6 +83,7 @@ def claim(
             r.method,
             r.body,
             lease_until,
+            r.postback_url,
         )
         for r in rows
     ]
@@ -240,6 +243,18 @@ def list_attempts(session: Session, delivery_id: str) -> Sequence[DeliveryAttemp
         .where(DeliveryAttempt.delivery_id == delivery_id)
         .order_by(DeliveryAttempt.id)
     ).all()
+
+
+def source_secrets(session: Session, source_ids: set[int]) -> dict[int, tuple[Any, Any]]:
+    """Each source's URL template and signing secret: what its deliveries are masked of."""
+    if not source_ids:
+        return {}
+    rows = session.execute(
+        select(
+            TrafficSource.id, TrafficSource.postback_url, TrafficSource.postback_signing_secret
+        ).where(TrafficSource.id.in_(source_ids))
+    )
+    return {r.id: (r.postback_url, r.postback_signing_secret) for r in rows}
 
 
 def source_ids_of(conn: Connection, conditions: list[Any]) -> set[int]:

@@ -25,6 +25,7 @@ from postback.deliveries.repository import Claimed
 from postback.deliveries.rules import Verdict, judge, standard_webhooks_headers
 from postback.kit.db import Database
 from postback.kit.http import OutboundClient, OutboundError, Reply, parse_allowlist
+from postback.kit.masking import Masker, source_masker
 
 log = logging.getLogger("postback.worker")
 
@@ -231,13 +232,23 @@ class DeliveryWorker:
         )
 
 
+def _masker(claimed: Claimed) -> Masker:
+    # The attempt log and the last error are shown, so they keep no credential of the source
+    # (cached per template: one dict lookup per result).
+    return source_masker(claimed.template, claimed.signing_secret)
+
+
+def _error(result: Result) -> str | None:
+    return _masker(result.claimed).text(str(result.error)[:500]) if result.error else None
+
+
 def _finish_row(result: Result, verdict: Verdict, now: datetime) -> dict[str, Any]:
     return {
         "b_id": result.claimed.id,
         "b_state": verdict.state,
         "b_attempts": result.claimed.attempts + 1,
         "b_code": result.reply.status_code if result.reply else None,
-        "b_error": str(result.error)[:500] if result.error else None,
+        "b_error": _error(result),
         "b_next": verdict.next_attempt_at,
         "b_finished": None if verdict.next_attempt_at is not None else now,
     }
@@ -245,15 +256,16 @@ def _finish_row(result: Result, verdict: Verdict, now: datetime) -> dict[str, An
 
 def _attempt_row(result: Result, number: int, verdict: Verdict, worker: str) -> dict[str, Any]:
     reply = result.reply
+    mask = _masker(result.claimed)
     return {
         "delivery_id": result.claimed.id,
         "number": number,
         "started_at": result.started_at,
-        "url": result.claimed.url,
+        "url": mask.text(result.claimed.url),
         "status_code": reply.status_code if reply else None,
         "latency_ms": result.latency_ms,
         "outcome": verdict.outcome,
-        "error": str(result.error)[:500] if result.error else None,
-        "response_snippet": reply.snippet if reply else None,
+        "error": _error(result),
+        "response_snippet": mask.text(reply.snippet) if reply else None,
         "worker": worker,
     }

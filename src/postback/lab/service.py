@@ -21,7 +21,8 @@ from postback.conversions.parsing import Refused
 from postback.conversions.reasons import Reason
 from postback.conversions.records import Outcome, PostbackRequest
 from postback.conversions.schemas import ConversionDetail, StatusChangeOut
-from postback.deliveries.schemas import AttemptOut, DeliveryDetail
+from postback.deliveries import service as deliveries
+from postback.deliveries.schemas import DeliveryDetail
 from postback.kit.cache import TTLCache
 from postback.kit.errors import NotFound
 from postback.kit.ids import looks_like_click_id
@@ -160,10 +161,4 @@ def _conversions(
 
 def _deliveries(session: Session, conversion_ids: list[str]) -> list[DeliveryDetail]:
     rows = repository.deliveries(session, conversion_ids)
-    attempts = defaultdict(list)
-    for attempt in repository.attempts(session, [d.id for d in rows]):
-        attempts[attempt.delivery_id].append(AttemptOut.model_validate(attempt))
-    return [
-        DeliveryDetail.model_validate(row).model_copy(update={"attempt_log": attempts[row.id]})
-        for row in rows
-    ]
+    return deliveries.shown(session, rows, repository.attempts(session, [d.id for d in rows]))

@@ -35,6 +35,8 @@ def _out(source: TrafficSource, *, reveal: bool = True) -> TrafficSourceOut:
     if not reveal and source.postback_signing_secret:
         # Lists are shown and logged; the secret is read one source at a time.
         out.postback_signing_secret = "whsec_****"
+    if not reveal:
+        out.postback_url = service.masked_postback_url(source)
     return out
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from postback.kit import linter
 from postback.kit.errors import NotFound
 from postback.kit.fields import field_error
+from postback.kit.masking import source_masker
 from postback.models import TrafficSource
 from postback.templates import generators, registry
 from postback.templates.schemas import Template
@@ -54,6 +55,13 @@ def url_warnings(source: TrafficSource) -> list[linter.UrlWarning]:
     if not source.postback_url:
         return []
     return linter.warnings_of("postback_url", lint_postback(source.postback_url, source.template))
+
+
+def masked_postback_url(source: TrafficSource) -> str | None:
+    """The postback URL as lists and viewers see it: the source's credentials masked (one
+    source read by id shows it whole to an admin, who must be able to edit it)."""
+    masker = source_masker(source.postback_url, source.postback_signing_secret)
+    return masker.text(source.postback_url)
 
 
 def _generated_postback(template: Template, given: dict[str, Any]) -> dict[str, Any]:
