@@ -29,6 +29,12 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def without_nul(text: str) -> str:
+    """`text` storable on PostgreSQL, which refuses NUL in text: each NUL becomes U+FFFD,
+    as undecodable bytes already do."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def query_pairs(query: str) -> list[tuple[str, str]]:
     """parse_qsl with a fast path: most tracking links carry plain values with nothing to
     unescape, and splitting those by hand is several times cheaper."""
@@ -57,7 +63,13 @@ def client_ip(scope: Scope, trusted_proxies: frozenset[str]) -> str | None:
     return peer
 
 
+# The ip columns' width. An IPv6 address may carry a zone ("fe80::1%eth0") of any length.
+IP_MAX = 45
+
+
 def _is_ip(value: str) -> bool:
+    if len(value) > IP_MAX or "%" in value:
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:
