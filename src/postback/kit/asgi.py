@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import orjson
 
 Scope = dict[str, Any]
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(33, 127))
 Receive = Any
 Send = Any
 
@@ -122,8 +123,11 @@ async def send_redirect(
     head_only: bool = False,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
+    if not (location.isascii() and location.isprintable()):
+        # A header is bytes, without controls: a fallback URL saved long ago may hold any text.
+        location = quote(location, safe=_PRINTABLE_ASCII)
     headers = [
-        (b"location", location.encode("latin-1", "strict")),
+        (b"location", location.encode("ascii")),
         (b"cache-control", b"no-store"),
         (b"referrer-policy", b"no-referrer-when-downgrade"),
         (b"content-length", b"0"),
