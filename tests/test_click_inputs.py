@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
-from postback.models import Campaign, Click, Offer
+from postback.kit.db import normalize_url
+from postback.models import Campaign, Click, Offer, ReportClickToken
+from postback.reports.aggregator import Aggregator
 from tests.conftest import ADMIN_KEY, LiveServer
 from tests.factories import make_setup
 
@@ -150,3 +153,26 @@ def test_a_fallback_url_with_a_macro_in_its_host_is_refused(live: LiveServer) ->
     assert resp.status_code == 422, resp.text
     codes = {(f["field"], f.get("code")) for f in resp.json()["fields"]}
     assert ("fallback_url", "macro_in_host") in codes
+
+
+def test_the_report_fold_takes_tokens_stored_before_they_were_bounded(
+    live: LiveServer, http: httpx.Client
+) -> None:
+    setup = make_setup(live)
+    http.get(f"/c/{setup.campaign_key}")
+    hostile = {"zone\x00": "a\x00b", "n" * 80: "v" * 400, "nested": {"a": [1]}}
+    with live.runtime.db.session() as s:
+        stored = s.scalars(select(Click)).one()
+        stored.tokens = hostile  # as a click stored by an older version may hold them
+    engine = create_engine(normalize_url(live.settings.database_url))
+    try:
+        Aggregator(engine).catch_up(datetime.now(UTC) + timedelta(seconds=1))
+    finally:
+        engine.dispose()
+    with live.runtime.db.session() as s:
+        names = {row.name: row.value for row in s.scalars(select(ReportClickToken))}
+    assert names == {
+        "zone\ufffd": "a\ufffdb",
+        "n" * 50: "v" * 255,
+        "nested": "{'a': [1]}",
+    }

@@ -31,6 +31,7 @@ from sqlalchemy.types import TypeDecorator
 USER_AGENT_MAX = 512
 REFERRER_MAX = 1024
 TOKEN_VALUE_MAX = 255
+TOKEN_NAME_MAX = 50
 URL_MAX = 2048
 # The family names ua-parser gives (a bot's may be cut from its user agent).
 FAMILY_MAX = 50
@@ -405,7 +406,7 @@ class _Geo:
 
 
 class _Token:
-    name: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(TOKEN_NAME_MAX))
     value: Mapped[str] = mapped_column(String(TOKEN_VALUE_MAX))
 
 

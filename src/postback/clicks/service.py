@@ -16,10 +16,9 @@ from postback.kit import macros
 from postback.kit.asgi import query_pairs, without_nul
 from postback.kit.ids import new_click_id
 from postback.kit.money import InvalidAmount, parse_amount, to_micros
-from postback.models import TOKEN_VALUE_MAX
+from postback.models import TOKEN_NAME_MAX, TOKEN_VALUE_MAX
 
 MAX_TOKENS = 40
-TOKEN_NAME_MAX = 50
 
 
 @dataclass(slots=True)
