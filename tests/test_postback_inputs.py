@@ -155,3 +155,14 @@ def test_a_huge_signature_timestamp_is_a_bad_signature(
     resp = http.get(f"/postback/{setup.network_key}?clickid={cid}", headers=headers)
     assert resp.status_code == 403, resp.text
     assert last_log(live).reason == "bad_signature"
+
+
+def test_the_log_is_filtered_by_a_click_id_in_any_case(
+    live: LiveServer, http: httpx.Client, api: httpx.Client
+) -> None:
+    setup = make_setup(live)
+    cid = click(http, setup)
+    http.get(f"/postback/{setup.network_key}?clickid={cid.lower()}")
+    for asked in (cid, cid.lower()):
+        rows = api.get("/api/v1/postback-log", params={"clickid": asked}).json()["items"]
+        assert [r["clickid"] for r in rows] == [cid]
