@@ -308,3 +308,21 @@ def test_a_result_that_cannot_be_stored_is_dead_lettered_alone(
     outcomes = sorted((a.delivery_id == dead.id, a.outcome) for a in attempts(live))
     assert outcomes == [(False, "delivered"), (True, "failed")]
     assert run_at(worker(live), now + timedelta(days=30)) == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("1000000000000000", timedelta(hours=12)),
+        ("9" * 5000, timedelta(hours=12)),
+        ("²", None),
+        ("-5", None),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", timedelta(hours=12)),
+        ("120", timedelta(minutes=2)),
+    ],
+)
+def test_any_retry_after_is_read_within_the_cap(header: str, expected: timedelta | None) -> None:
+    from postback.deliveries.rules import parse_retry_after
+
+    now = datetime.now(UTC)
+    assert parse_retry_after({"retry-after": header}, now, timedelta(hours=12)) == expected
