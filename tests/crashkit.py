@@ -102,6 +102,7 @@ class ServerProcess:
 class Seeded:
     campaign_key: str
     network_key: str
+    token: str
 
 
 def seed(base_url: str, admin_key: str) -> Seeded:
@@ -123,7 +124,7 @@ def seed(base_url: str, admin_key: str) -> Seeded:
                 },
             )
         )
-    return Seeded(campaign_key=campaign["key"], network_key=network["key"])
+    return Seeded(campaign["key"], network["key"], network["secret"])
 
 
 def _created(resp: httpx.Response) -> dict[str, Any]:
@@ -170,14 +171,14 @@ def parse_ack(clickid: str, txid: str, resp: httpx.Response) -> Ack | None:
     return Ack(clickid, txid, "duplicate", None)
 
 
-def post(client: httpx.Client, network_key: str, clickid: str, txid: str) -> httpx.Response:
-    params = {"clickid": clickid, "payout": "1.5", "txid": txid}
-    return client.get(f"/postback/{network_key}", params=params)
+def post(client: httpx.Client, seeded: Seeded, clickid: str, txid: str) -> httpx.Response:
+    params = {"clickid": clickid, "payout": "1.5", "txid": txid, "token": seeded.token}
+    return client.get(f"/postback/{seeded.network_key}", params=params)
 
 
-def post_ack(client: httpx.Client, network_key: str, clickid: str, txid: str) -> Ack:
+def post_ack(client: httpx.Client, seeded: Seeded, clickid: str, txid: str) -> Ack:
     """Post and insist on a 200 acknowledgement."""
-    resp = post(client, network_key, clickid, txid)
+    resp = post(client, seeded, clickid, txid)
     ack = parse_ack(clickid, txid, resp)
     assert ack is not None, f"postback for {clickid}: {resp.status_code} {resp.text}"
     return ack
@@ -261,7 +262,7 @@ class Load:
 
     def _post_once(self, client: httpx.Client, clickid: str, txid: str) -> None:
         try:
-            resp = post(client, self.seeded.network_key, clickid, txid)
+            resp = post(client, self.seeded, clickid, txid)
         except TRANSPORT_ERRORS:
             self._count("postback: no answer")
             with self.ledger.lock:

@@ -40,14 +40,14 @@ def country_click(http: httpx.Client, setup: Setup, country: str, **tokens: str)
 
 def convert(http: httpx.Client, setup: Setup, clickid: str, payout: str, **extra: str) -> str:
     params = {"clickid": clickid, "payout": payout, **extra}
-    resp = http.get(f"/postback/{setup.network_key}", params=params)
+    resp = http.get(setup.postback, params=setup.with_token(params))
     assert resp.status_code == 200 and resp.text.startswith("OK"), resp.text
     return resp.text.split()[-1]
 
 
 def refused_postback(http: httpx.Client, setup: Setup, clickid: str = UNKNOWN_CLICK) -> None:
     """A postback for a click ID nobody clicked: 404 unknown_click, kept in the log."""
-    resp = http.get(f"/postback/{setup.network_key}", params={"clickid": clickid, "payout": "1"})
+    resp = http.get(setup.postback, params=setup.with_token({"clickid": clickid, "payout": "1"}))
     assert resp.status_code == 404 and "unknown_click" in resp.text, resp.text
 
 

@@ -11,6 +11,7 @@ import httpx
 
 from postback.kit.ids import new_id, new_key
 from postback.models import Campaign, Network, Offer, TrafficSource
+from postback.networks.service import new_secret
 from tests.conftest import LiveServer
 
 
@@ -22,6 +23,18 @@ class Setup:
     network_id: int
     offer_id: int
     source_id: int
+    token: str | None = None
+
+    @property
+    def postback(self) -> str:
+        """The network's postback path with its token, ready for `&clickid=...` or params=."""
+        path = f"/postback/{self.network_key}"
+        return f"{path}?token={self.token}" if self.token else path
+
+    def with_token(self, params: dict[str, str]) -> dict[str, str]:
+        """Postback parameters with the network's token, for `params=` (which replaces the
+        query of `postback`)."""
+        return {**params, "token": self.token} if self.token else params
 
 
 def make_setup(
@@ -31,9 +44,12 @@ def make_setup(
     offer: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
 ) -> Setup:
+    """A traffic source, a network, an offer and a campaign. The network has a generated
+    secret, as the API gives one, unless `network` says `{"secret": None}` (the opt-out)."""
+    network = {"secret": new_secret(), **(network or {})}
     with live.runtime.db.session() as s:
         src = TrafficSource(name="source", external_id_param="subid", **(source or {}))
-        net = Network(key=new_key(), name="network", **(network or {}))
+        net = Network(key=new_key(), name="network", **network)
         s.add_all([src, net])
         s.flush()
         off = Offer(
@@ -52,7 +68,7 @@ def make_setup(
         )
         s.add(camp)
         s.flush()
-        return Setup(camp.key, camp.id, net.key, net.id, off.id, src.id)
+        return Setup(camp.key, camp.id, net.key, net.id, off.id, src.id, net.secret)
 
 
 def one_path(offer_id: int) -> dict[str, object]:

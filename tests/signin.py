@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy import delete
 
 from postback.users.schemas import UserCreate
 from postback.users.service import create_user
-from postback.users.tables import Role
+from postback.users.tables import LoginFailure, Role
 from tests.conftest import LiveServer
 
 PASSWORD = "correct horse battery staple"
@@ -64,6 +65,5 @@ def signed_in_client(live: LiveServer, creds: Credentials) -> Iterator[httpx.Cli
 
 
 def reset_login_throttle(live: LiveServer) -> None:
-    limiter = getattr(live.app.api.state, "login_limiter", None)
-    if limiter is not None:
-        limiter.clear()
+    with live.runtime.db.session() as session:
+        session.execute(delete(LoginFailure))

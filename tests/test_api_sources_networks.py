@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -118,16 +119,21 @@ def test_a_network_gets_a_key_and_a_postback_url_to_paste(
     resp = api.post("/api/v1/networks", json={"name": "CAKE"})
     assert resp.status_code == 201
     network = resp.json()
-    key = network["key"]
+    key, secret = network["key"], network["secret"]
     assert len(key) == 10 and key.isalnum()
+    # Secure by default: a generated secret, in the URL to paste.
+    assert len(secret) == 32 and re.fullmatch(r"[A-Za-z0-9_-]+", secret)
     assert network["postback_url"] == (
         f"{live.settings.public_url}/postback/{key}?clickid={{clickid}}&payout={{payout}}"
-        "&txid={txid}"
+        f"&txid={{txid}}&token={secret}"
     )
+    assert (network["insecure"], network["warnings"]) == (False, [])
     assert network["currency"] == "USD"
     assert network["lookback_days"] == 30
     assert network["duplicate_mode"] == "ignore"
-    assert network["allowed_ips"] == [] and network["secret"] is None
+    assert network["allowed_ips"] == []
+    other = api.post("/api/v1/networks", json={"name": "CAKE 2"}).json()
+    assert other["secret"] != secret
 
 
 def test_a_network_takes_every_rule(api: httpx.Client) -> None:

@@ -92,3 +92,16 @@ def test_a_load_begun_before_clear_is_not_kept() -> None:
     assert asyncio.run(main()) == "camp:v2"
     assert source.loads == 2
     assert time.monotonic() - started < 5
+
+
+def test_an_entry_too_long_expired_waits_for_its_refresh() -> None:
+    cache: TTLCache[str, str] = TTLCache(0.1, max_stale=0.2)
+    source = SlowSource()
+
+    async def main() -> str | None:
+        await cache.fetch("camp", source.load)
+        source.value = "v2"
+        await asyncio.sleep(0.4)  # past TTL + max_stale: nobody asked meanwhile
+        return await cache.fetch("camp", source.load)
+
+    assert asyncio.run(main()) == "camp:v2"

@@ -287,8 +287,9 @@ def test_bad_routing_is_422_naming_the_field(
 # Daily caps
 
 
-def postback(http: httpx.Client, network_key: str, clickid: str) -> None:
-    resp = http.get(f"/postback/{network_key}", params={"cid": clickid, "payout": "1"})
+def postback(http: httpx.Client, net: dict[str, Any], clickid: str) -> None:
+    params = {"cid": clickid, "payout": "1", "token": net["secret"]}
+    resp = http.get(f"/postback/{net['key']}", params=params)
     assert resp.status_code == 200, resp.text
 
 
@@ -303,7 +304,7 @@ def test_a_capped_offer_sends_its_traffic_to_the_fallback_offer(
     for _ in range(2):
         first = http.get(url)
         assert host_of(first) == "capped.test"
-        postback(http, net["key"], param(first, "cid"))
+        postback(http, net, param(first, "cid"))
         live.runtime.routes.clear()  # what the route cache's few seconds would do
     assert host_of(http.get(url)) == "spare.test"
 
@@ -321,7 +322,7 @@ def test_a_capped_offer_without_fallback_leaves_the_rotation_or_keeps_the_visito
     )
     url = f"/c/{made['key']}"
     hit = next(r for r in (http.get(url) for _ in range(20)) if host_of(r) == "capped.test")
-    postback(http, net["key"], param(hit, "cid"))
+    postback(http, net, param(hit, "cid"))
     live.runtime.routes.clear()
     assert {host_of(http.get(url)) for _ in range(10)} == {"free.test"}
 
@@ -367,7 +368,7 @@ def test_a_report_groups_and_filters_by_lander(
         by_lander[host_of(resp)].append(param(resp, "c"))
     assert all(by_lander.values()), "both landers should get clicks from 40"
     for clickid in by_lander["first.test"][:2]:
-        postback(http, net["key"], clickid)
+        postback(http, net, clickid)
     today = datetime.now(UTC).date()
     range_ = {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
     report = api.get("/api/v1/reports", params={"group_by": "landing_page", **range_})

@@ -152,6 +152,8 @@ def test_send_postback_prints_the_answer_and_exits_zero_when_accepted(
         live.url,
         "--network",
         setup.network_key,
+        "--token",
+        setup.token or "",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -63,8 +63,8 @@ def test_check_replay_and_explain_find_a_lost_conversion(
 ) -> None:
     setup = make_setup(live)
     cid = click(http, setup)
-    assert http.get(f"/postback/{setup.network_key}?clickid={cid}&payout=3").status_code == 200
-    assert http.get(f"/postback/{setup.network_key}?clickid={new_id()}").status_code == 404
+    assert http.get(f"{setup.postback}&clickid={cid}&payout=3").status_code == 200
+    assert http.get(f"{setup.postback}&clickid={new_id()}").status_code == 404
     with live.runtime.db.session() as s:
         [refused] = s.scalars(select(PostbackLogEntry).where(PostbackLogEntry.outcome == "refused"))
     replayed = check(live, tmp_path, "replay", refused.id)

@@ -144,7 +144,7 @@ def cost_deltas(live: LiveServer, conversion_id: str) -> list[int]:
 def postback(http: httpx.Client, setup: Setup, clickid: str, query: str) -> tuple[str, str]:
     """(result, conversion id) of one postback, e.g. ("accepted", "01...")."""
     resp = http.get(
-        f"/postback/{setup.network_key}?clickid={clickid}&{query}",
+        f"{setup.postback}&clickid={clickid}&{query}",
         headers={"Accept": "application/json"},
     )
     assert resp.status_code == 200, resp.text

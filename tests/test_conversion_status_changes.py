@@ -40,7 +40,7 @@ def convert(http: httpx.Client, setup: Setup, query: str = "payout=2.50") -> tup
     """(click ID, conversion id) of a new conversion made by a postback."""
     cid = click(http, setup)
     resp = http.get(
-        f"/postback/{setup.network_key}?clickid={cid}&{query}",
+        f"{setup.postback}&clickid={cid}&{query}",
         headers={"Accept": "application/json"},
     )
     assert resp.json()["result"] == "accepted", resp.text
@@ -253,7 +253,7 @@ def test_status_changes_racing_postbacks_keep_one_exact_ledger(
         with httpx.Client(base_url=live.url, headers=api.headers, timeout=30) as client:
             barrier.wait()
             if n % 2:
-                url = f"/postback/{setup.network_key}?clickid={cid}&status={status}"
+                url = f"{setup.postback}&clickid={cid}&status={status}"
                 return client.get(url).text.split()[1]
             resp = client.patch(f"/api/v1/conversions/{conversion}", json={"status": status})
             return str(resp.json()["result"])

@@ -109,7 +109,7 @@ def retry_unanswered(server: ServerProcess, seeded: Seeded, ledger: Ledger) -> N
     """A postback that got no answer is retried, as a network would: it must now get a 200."""
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for clickid, txid in sorted(set(ledger.unanswered)):
-            ledger.acks.append(post_ack(client, seeded.network_key, clickid, txid))
+            ledger.acks.append(post_ack(client, seeded, clickid, txid))
 
 
 def works_after_restart(server: ServerProcess, seeded: Seeded, ledger: Ledger) -> None:
@@ -118,13 +118,13 @@ def works_after_restart(server: ServerProcess, seeded: Seeded, ledger: Ledger) -
         assert resp.status_code == 302
         clickid = clickid_of(resp.headers["location"])
         ledger.redirected.append(clickid)
-        first = post_ack(client, seeded.network_key, clickid, "tx-after")
-        again = post_ack(client, seeded.network_key, clickid, "tx-after")
+        first = post_ack(client, seeded, clickid, "tx-after")
+        again = post_ack(client, seeded, clickid, "tx-after")
         assert (first.reason, again.reason) == ("accepted", "duplicate")
         ledger.acks += [first, again]
         # Conversions acknowledged before the crash are still there: a repeat is a duplicate.
         for before in ledger.accepted()[:20]:
-            ack = post_ack(client, seeded.network_key, before.clickid, before.txid)
+            ack = post_ack(client, seeded, before.clickid, before.txid)
             assert ack.reason == "duplicate", f"{before} after the restart: {ack}"
             ledger.acks.append(ack)
 

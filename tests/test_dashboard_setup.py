@@ -327,5 +327,22 @@ def test_the_wizard_creates_a_network_from_the_template(
     page = text_of(admin.get(resp.headers["location"]))
     with live.runtime.db.session() as session:
         network = session.scalars(select(Network)).one()
-    # The simple type: the click ID alone, in Everflow's macro.
-    assert f"{live.url}/postback/{network.key}?clickid={{sub1}}</code>" in page
+    # The simple type: the click ID alone, in Everflow's macro, and the generated token.
+    assert network.secret
+    assert f"{live.url}/postback/{network.key}?clickid={{sub1}}&token={network.secret}<" in page
+
+
+def test_a_new_network_gets_a_secret_unless_the_box_says_none_and_then_a_warning(
+    live: LiveServer, admin: httpx.Client
+) -> None:
+    secured = new_network(admin)
+    open_one = new_network(admin, no_secret="1")
+    with live.runtime.db.session() as s:
+        secrets = {n.id: n.secret for n in s.scalars(select(Network))}
+    token = secrets[secured]
+    assert token and len(token) == 32 and secrets[open_one] is None
+    page = text_of(admin.get(f"/setup/networks/{secured}"))
+    assert f"&token={token}" in page and 'id="network-warning"' not in page
+    warned = text_of(admin.get(f"/setup/networks/{open_one}"))
+    assert 'id="network-warning"' in warned and "no secret token" in warned
+    assert "token=" not in warned.split('id="network-postback-url"')[1].split("</section>")[0]

@@ -37,7 +37,7 @@ def convert(
     template = f"{receiver.url}/{path}?ext={{external_id}}&p={{payout}}&s={{status}}"
     setup = make_setup(live, source={"postback_url": template, **source})
     cid = click(http, setup, subid="EXT1")
-    resp = http.get(f"/postback/{setup.network_key}?clickid={cid}&payout=2.5")
+    resp = http.get(f"{setup.postback}&clickid={cid}&payout=2.5")
     assert resp.status_code == 200
     return setup
 
@@ -170,7 +170,7 @@ def test_gone_disables_the_destination(
         assert source is not None and source.postback_disabled_at is not None
     # Later conversions for that source queue up but are not sent until it is re-enabled.
     cid = click(http, setup)
-    http.get(f"/postback/{setup.network_key}?clickid={cid}")
+    http.get(f"{setup.postback}&clickid={cid}")
     assert run_at(worker(live), datetime.now(UTC)) == 0
 
 
@@ -233,9 +233,9 @@ def test_event_and_status_filters_choose_what_fires(
     template = f"{receiver.url}/ok?s={{status}}"
     setup = make_setup(live, source={"postback_url": template, "postback_statuses": ["approved"]})
     a, b = click(http, setup), click(http, setup)
-    http.get(f"/postback/{setup.network_key}?clickid={a}&status=pending")
-    http.get(f"/postback/{setup.network_key}?clickid={b}&status=approved")
-    http.get(f"/postback/{setup.network_key}?clickid={a}&status=approved")  # pending -> approved
+    http.get(f"{setup.postback}&clickid={a}&status=pending")
+    http.get(f"{setup.postback}&clickid={b}&status=approved")
+    http.get(f"{setup.postback}&clickid={a}&status=approved")  # pending -> approved
     with live.runtime.db.session() as s:
         states = s.scalars(select(Delivery.status)).all()
     assert sorted(states) == ["approved", "approved"]

@@ -40,7 +40,7 @@ def ledger_sums(live: LiveServer) -> tuple[int, int]:
 def test_new_per_txid_counts_each_txid_once(live: LiveServer, http: httpx.Client) -> None:
     setup = make_setup(live, network={"duplicate_mode": "new_per_txid"})
     cid = click(http, setup)
-    pb = f"/postback/{setup.network_key}?clickid={cid}&payout=5"
+    pb = f"{setup.postback}&clickid={cid}&payout=5"
     answers = [http.get(pb + q).text.split()[1] for q in ("&txid=A", "&txid=B", "&txid=A")]
     assert answers == ["accepted", "accepted", "duplicate"]
     assert sorted(state(live)) == [
@@ -52,7 +52,7 @@ def test_new_per_txid_counts_each_txid_once(live: LiveServer, http: httpx.Client
 def test_per_event_mode_overrides_the_network_default(live: LiveServer, http: httpx.Client) -> None:
     setup = make_setup(live, network={"duplicate_modes": {"rebill": "new_per_txid"}})
     cid = click(http, setup)
-    pb = f"/postback/{setup.network_key}?clickid={cid}&payout=1"
+    pb = f"{setup.postback}&clickid={cid}&payout=1"
     got = [
         http.get(pb + q).text.split()[1]
         for q in ("&txid=1", "&txid=2", "&event=rebill&txid=1", "&event=rebill&txid=2")
@@ -63,7 +63,7 @@ def test_per_event_mode_overrides_the_network_default(live: LiveServer, http: ht
 def test_update_mode_replaces_payout_and_status(live: LiveServer, http: httpx.Client) -> None:
     setup = make_setup(live, network={"duplicate_mode": "update"})
     cid = click(http, setup)
-    pb = f"/postback/{setup.network_key}?clickid={cid}"
+    pb = f"{setup.postback}&clickid={cid}"
     assert http.get(pb + "&payout=2&status=pending").text.startswith("OK accepted")
     assert state(live)[0][1:] == ("pending", 2_000_000, 0)
     assert http.get(pb + "&payout=3&status=approved").text.strip() == "OK updated"
@@ -75,7 +75,7 @@ def test_update_mode_replaces_payout_and_status(live: LiveServer, http: httpx.Cl
 def test_accumulate_mode_adds_payouts(live: LiveServer, http: httpx.Client) -> None:
     setup = make_setup(live, network={"duplicate_mode": "accumulate"})
     cid = click(http, setup)
-    pb = f"/postback/{setup.network_key}?clickid={cid}"
+    pb = f"{setup.postback}&clickid={cid}"
     for amount in ("1.10", "2.20", "0.000001"):
         http.get(pb + f"&payout={amount}")
     assert state(live) == [(None, "approved", 3_300_001, 3_300_001)]
@@ -87,7 +87,7 @@ def test_refund_and_chargeback_reverse_revenue_in_the_ledger(
 ) -> None:
     setup = make_setup(live)
     cid = click(http, setup)
-    pb = f"/postback/{setup.network_key}?clickid={cid}&payout=10"
+    pb = f"{setup.postback}&clickid={cid}&payout=10"
     http.get(pb + "&status=pending")
     assert ledger_sums(live) == (0, 0)
     assert http.get(pb + "&status=approved").text.strip() == "OK updated"
@@ -114,7 +114,7 @@ def test_a_repeat_without_status_keeps_the_current_status(
 ) -> None:
     setup = make_setup(live)
     cid = click(http, setup)
-    pb = f"/postback/{setup.network_key}?clickid={cid}"
+    pb = f"{setup.postback}&clickid={cid}"
     http.get(pb + "&status=pending")
     assert http.get(pb).text.strip() == "OK duplicate"
     assert state(live)[0][1] == "pending"
@@ -125,7 +125,7 @@ def test_racing_identical_postbacks_make_one_conversion(live: LiveServer, mode: 
     setup = make_setup(live, network={"duplicate_mode": mode})
     with httpx.Client(base_url=live.url) as http:
         cid = click(http, setup)
-    url = f"{live.url}/postback/{setup.network_key}?clickid={cid}&payout=1&txid=T"
+    url = f"{live.url}{setup.postback}&clickid={cid}&payout=1&txid=T"
     barrier = threading.Barrier(16)
 
     def fire(_: int) -> str:

@@ -100,7 +100,7 @@ def postback_requests(draw: st.DrawFn, setup: Setup, cid: str) -> dict[str, obje
 def test_any_postback_is_answered_below_500_with_one_log_row(
     live: LiveServer, http: httpx.Client
 ) -> None:
-    setup = make_setup(live, network={"signing_secret": None})
+    setup = make_setup(live, network={"secret": None})  # past authentication, into the rules
     cid = click(http, setup)
 
     @FUZZ

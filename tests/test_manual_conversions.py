@@ -161,7 +161,7 @@ def test_a_repeat_follows_the_networks_duplicate_mode_like_a_postback(
     setup = make_setup(live, network={"duplicate_mode": mode})
     by_postback, by_hand = click(http, setup), click(http, setup)
     for fields in (FIRST, second):
-        http.get(f"/postback/{setup.network_key}", params={"clickid": by_postback, **fields})
+        http.get(setup.postback, params=setup.with_token({"clickid": by_postback, **fields}))
     first = api.post("/api/v1/conversions", json={"clickid": by_hand, **FIRST})
     assert first.status_code == 201
     resp = api.post("/api/v1/conversions", json={"clickid": by_hand, **second})
@@ -192,7 +192,7 @@ def test_a_manual_conversion_after_a_postback_is_a_duplicate(
 ) -> None:
     setup = make_setup(live)
     cid = click(http, setup)
-    http.get(f"/postback/{setup.network_key}?clickid={cid}&payout=2")
+    http.get(f"{setup.postback}&clickid={cid}&payout=2")
     resp = api.post("/api/v1/conversions", json={"clickid": cid, "payout": "2"})
     assert (resp.status_code, resp.json()["error"]) == (409, "duplicate")
     assert len(conversions(live)) == 1
@@ -217,7 +217,7 @@ def test_the_lookback_window_holds_unless_the_admin_overrides_it(
     with live.runtime.db.session() as s:
         old = datetime.now(UTC) - timedelta(days=2)
         s.execute(update(Click).where(Click.id == cid).values(created_at=old))
-    refused = http.get(f"/postback/{setup.network_key}?clickid={cid}")
+    refused = http.get(f"{setup.postback}&clickid={cid}")
     assert refused.status_code == 410
     resp = api.post("/api/v1/conversions", json={"clickid": cid})
     assert (resp.status_code, resp.json()["error"]) == (409, "outside_window")

@@ -18,11 +18,13 @@ from postback.kit.ids import new_click_id
 from postback.kit.writer import GroupCommitWriter
 from postback.models import Click, Conversion, ConversionStatusChange, PostbackLogEntry
 from tests.conftest import LiveServer
-from tests.factories import click, make_setup
+from tests.factories import Setup, click, make_setup
 
 
-def request(network_key: str, **params: str) -> PostbackRequest:
-    path = f"/postback/{network_key}"
+def request(setup: Setup, **params: str) -> PostbackRequest:
+    assert setup.token is not None
+    params = {**params, "token": setup.token}
+    path = f"/postback/{setup.network_key}"
     key, currency = route(path) or (None, None)
     return PostbackRequest(
         received_at=datetime.now(UTC),
@@ -65,16 +67,16 @@ def test_a_batch_of_postbacks_gets_each_its_own_click_and_answer(
     aliased_click = click(http, aliased)
     unknown = new_click_id()
     requests = [
-        request(plain.network_key, clickid=plain_clicks[0], payout="1"),
-        request(plain.network_key, cid=plain_clicks[1], payout="2"),
-        request(plain.network_key, subid=plain_clicks[2], payout="3"),
-        request(aliased.network_key, aff_sub=aliased_click, payout="4"),
-        request(plain.network_key, clickid=unknown, payout="5"),
+        request(plain, clickid=plain_clicks[0], payout="1"),
+        request(plain, cid=plain_clicks[1], payout="2"),
+        request(plain, subid=plain_clicks[2], payout="3"),
+        request(aliased, aff_sub=aliased_click, payout="4"),
+        request(plain, clickid=unknown, payout="5"),
         # The same conversion twice in one batch: the unique constraint keeps one.
-        request(plain.network_key, clickid=plain_clicks[3], payout="6"),
-        request(plain.network_key, clickid=plain_clicks[3], payout="6"),
+        request(plain, clickid=plain_clicks[3], payout="6"),
+        request(plain, clickid=plain_clicks[3], payout="6"),
         # A click ID that is not one: never looked up, refused.
-        request(plain.network_key, clickid="not-a-click", payout="7"),
+        request(plain, clickid="not-a-click", payout="7"),
     ]
 
     outcomes, batches = run_as_one_batch(live, requests)
@@ -115,10 +117,10 @@ def test_repeats_within_one_batch_follow_the_duplicate_mode_in_order(
     setup = make_setup(live, network={"duplicate_mode": "update"})
     cid = click(http, setup)
     requests = [
-        request(setup.network_key, clickid=cid, payout="2", status="pending"),
-        request(setup.network_key, clickid=cid, payout="3", status="approved"),
-        request(setup.network_key, clickid=cid, payout="3", status="approved"),
-        request(setup.network_key, clickid=cid, payout="3", status="refunded"),
+        request(setup, clickid=cid, payout="2", status="pending"),
+        request(setup, clickid=cid, payout="3", status="approved"),
+        request(setup, clickid=cid, payout="3", status="approved"),
+        request(setup, clickid=cid, payout="3", status="refunded"),
     ]
 
     outcomes, batches = run_as_one_batch(live, requests)
@@ -156,15 +158,15 @@ def test_batches_read_ahead_while_the_one_before_commits(
     first, second = click(http, plain), click(http, plain)
     other = click(http, aliased)
     requests = [
-        request(plain.network_key, clickid=first, payout="1"),
-        request(plain.network_key, clickid=second, payout="2"),
-        request(plain.network_key, clickid="not-a-click", payout="3"),
+        request(plain, clickid=first, payout="1"),
+        request(plain, clickid=second, payout="2"),
+        request(plain, clickid="not-a-click", payout="3"),
         # read ahead while the first three commit:
-        request(plain.network_key, clickid=first, payout="1"),
-        request(aliased.network_key, aff_sub=other, payout="5"),
-        request(plain.network_key, clickid=new_click_id(), payout="6"),
+        request(plain, clickid=first, payout="1"),
+        request(aliased, aff_sub=other, payout="5"),
+        request(plain, clickid=new_click_id(), payout="6"),
         # and while those commit:
-        request(plain.network_key, clickid=second, payout="2"),
+        request(plain, clickid=second, payout="2"),
     ]
 
     outcomes, batches = run_as_one_batch(live, requests, max_batch=3)

@@ -123,7 +123,7 @@ def test_hostile_postbacks_get_a_reason_code_and_one_log_row(
     live: LiveServer, http: httpx.Client, case: str
 ) -> None:
     send, status, reason = CASES[case]
-    setup = make_setup(live)
+    setup = make_setup(live, network={"secret": None})  # the inputs, not the token, under test
     cid = click(http, setup)
     before = log_count(live)
     resp = send(http, setup, cid)
@@ -136,7 +136,7 @@ def test_hostile_postbacks_get_a_reason_code_and_one_log_row(
 
 
 def test_a_lower_case_click_id_converts_the_click(live: LiveServer, http: httpx.Client) -> None:
-    setup = make_setup(live)
+    setup = make_setup(live, network={"secret": None})
     cid = click(http, setup)
     resp = http.get(f"/postback/{setup.network_key}?clickid={cid.lower()}&payout=1")
     assert resp.status_code == 200, resp.text
@@ -149,7 +149,7 @@ def test_a_lower_case_click_id_converts_the_click(live: LiveServer, http: httpx.
 def test_a_huge_signature_timestamp_is_a_bad_signature(
     live: LiveServer, http: httpx.Client
 ) -> None:
-    setup = make_setup(live, network={"signing_secret": "s3cret-signing"})
+    setup = make_setup(live, network={"signing_secret": "s3cret-signing", "secret": None})
     cid = click(http, setup)
     headers = {"X-Postback-Timestamp": "1" + "0" * 400, "X-Postback-Signature": "sha256=00"}
     resp = http.get(f"/postback/{setup.network_key}?clickid={cid}", headers=headers)
@@ -160,7 +160,7 @@ def test_a_huge_signature_timestamp_is_a_bad_signature(
 def test_the_log_is_filtered_by_a_click_id_in_any_case(
     live: LiveServer, http: httpx.Client, api: httpx.Client
 ) -> None:
-    setup = make_setup(live)
+    setup = make_setup(live, network={"secret": None})
     cid = click(http, setup)
     http.get(f"/postback/{setup.network_key}?clickid={cid.lower()}")
     for asked in (cid, cid.lower()):

@@ -42,7 +42,7 @@ def test_what_the_request_says_wins_over_the_template(api: httpx.Client) -> None
 
 
 def test_changing_a_networks_template_brings_the_new_systems_rules(api: httpx.Client) -> None:
-    network = create(api, "networks", name="N")
+    network = create(api, "networks", name="N", no_secret=True)
     assert network["postback_url"].endswith("?clickid={clickid}&payout={payout}&txid={txid}")
     changed = api.patch(f"/api/v1/networks/{network['id']}", json={"template": "cake"}).json()
     assert changed["status_map"]["Scrubbed"] == "rejected"

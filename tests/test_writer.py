@@ -373,3 +373,29 @@ def test_light_traffic_and_the_first_write_after_a_pause_commit_at_once(
     assert one_by_one < 1.0  # five waits would take 1.5 s
     assert after_pause < 0.25  # a wait would take 0.3 s
     assert stored(engine) == 46
+
+
+def test_a_lock_held_elsewhere_fails_the_batch_soon_and_writes_none_of_it(engine: Engine) -> None:
+    """A lock another transaction holds for long (12 s in the field) stalled the writer, and
+    the clicks it held back committed too late for reports. Now the batch fails after the lock
+    timeout: its writes get an error (503 to the client, who retries), none of it is written,
+    and the writes after it go on."""
+    writer = GroupCommitWriter(engine, ClickRows(), lock_timeout=0.3, statement_timeout=2)
+    holder = engine.connect()
+    transaction = holder.begin()  # on SQLite: BEGIN IMMEDIATE, the write lock
+    if holder.dialect.name == "postgresql":
+        holder.exec_driver_sql("LOCK TABLE clicks IN EXCLUSIVE MODE")
+    release = threading.Timer(4, transaction.rollback)
+    release.start()
+    try:
+        started = time.monotonic()
+        results = run(writer, lambda: [writer.insert_row(click_row()) for _ in range(4)])
+        elapsed = time.monotonic() - started
+    finally:
+        release.join()
+        holder.close()
+    assert elapsed < 2.5
+    assert all(isinstance(r, Exception) for r in results), results
+    assert stored(engine) == 0
+    assert run(writer, lambda: [writer.insert_row(click_row())]) == [None]
+    assert stored(engine) == 1

@@ -33,6 +33,6 @@ def send_traffic(
     ids = [click(http, setup, zone=str(i)) for i in range(clicks)]
     for n, cid in enumerate(ids[:conversions]):
         params = {"clickid": cid, "payout": payout, "txid": f"order-{n}"}
-        resp = http.get(f"/postback/{setup.network_key}", params=params)
+        resp = http.get(setup.postback, params=setup.with_token(params))
         assert resp.status_code == 200 and resp.text.startswith("OK accepted"), resp.text
     return Traffic(setup, ids, conversions, payout)

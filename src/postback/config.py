@@ -22,9 +22,18 @@ class Settings(BaseSettings):
 
     # Money: reports and revenue are kept in this currency.
     account_currency: str = "USD"
+    # A payout in another currency is refused (`no_rate`) when the newest rate the offline
+    # table has for it is older than this before the conversion's day (or the table's last day).
+    fx_max_rate_age: timedelta = timedelta(days=7)
 
     # Write path: how many queued writes one group commit may take at most.
     group_commit_max_batch: int = 512
+    # How long a batch of writes waits for a lock held elsewhere (a row another transaction
+    # holds on PostgreSQL, the write lock on SQLite), and how long one of its statements may run
+    # (PostgreSQL), before the batch fails: its requests get a 503 to retry, nothing of it is
+    # written, and the writes queued behind it go on.
+    write_lock_timeout: timedelta = timedelta(seconds=5)
+    write_statement_timeout: timedelta = timedelta(seconds=10)
     # How long a campaign or network stays in the in-process cache before it is read again.
     config_cache_ttl: timedelta = timedelta(seconds=5)
 

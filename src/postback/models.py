@@ -296,6 +296,16 @@ class PostbackLogEntry(Base):
     conversion_id: Mapped[str | None] = mapped_column(String(26))
 
 
+class SeenSignature(Base):
+    """An HMAC signature a postback was accepted with, kept until its timestamp leaves the
+    tolerance window: the primary key makes a second use of it a conflict (a replay)."""
+
+    __tablename__ = "seen_signatures"
+    network_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 class Delivery(Base):
     """Outbound postback queued in the conversion's own transaction (transactional outbox).
 
@@ -357,7 +367,20 @@ class ReportWatermark(Base):
 
     __tablename__ = "report_watermarks"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    folded_until: Mapped[datetime] = mapped_column(UtcDateTime())
+    # NULL until the first fold: the row exists from the start, for writers to lock (ADR 0013).
+    folded_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Where the fold in progress (or the last one) goes up to: a click or ledger row committed
+    # with a timestamp before it is named in report_late_rows by a trigger (migration 0012).
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ReportLateRow(Base):
+    """A click ("click") or ledger row ("ledger", its id as text) that committed with a
+    timestamp before the watermark's claim: the next fold folds it and deletes this row."""
+
+    __tablename__ = "report_late_rows"
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    row_id: Mapped[str] = mapped_column(String(26), primary_key=True)
 
 
 class ReportVisitor(Base):

@@ -34,7 +34,13 @@ class Runtime:
     def create(cls, settings: Settings) -> Runtime:
         db = Database(settings, own_checkpoints=True)
         click_rows = ClickRows(db.engine.dialect.name)
-        writer = GroupCommitWriter(db.engine, click_rows, settings.group_commit_max_batch)
+        writer = GroupCommitWriter(
+            db.engine,
+            click_rows,
+            settings.group_commit_max_batch,
+            lock_timeout=settings.write_lock_timeout.total_seconds(),
+            statement_timeout=settings.write_statement_timeout.total_seconds(),
+        )
         if db.checkpointer is not None:
             db.checkpointer.on_large_wal = writer.request_checkpoint
         proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())

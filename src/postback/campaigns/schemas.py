@@ -25,12 +25,24 @@ from postback.kit.fields import (
     UtcDatetime,
 )
 from postback.kit.linter import UrlWarning
+from postback.kit.money import (
+    AMOUNT_MAX_MICROS,
+    CLICK_COST_MAX_MICROS,
+    format_micros,
+    to_micros,
+)
 
 CostModel = Literal["none", "cpc", "cpm", "token", "cpa", "revshare"]
 PRICED = ("cpc", "cpm", "cpa", "revshare")
 NewStatus = Literal["active", "paused"]
 Status = Literal["active", "paused", "archived"]
 MAX_WEIGHT = 1_000_000
+# What one click may cost (CPM is per thousand clicks), and one conversion (kit/money.py).
+COST_MAX_MICROS = {
+    "cpc": CLICK_COST_MAX_MICROS,
+    "cpm": 1000 * CLICK_COST_MAX_MICROS,
+    "cpa": AMOUNT_MAX_MICROS,
+}
 
 
 class CostIn(Input):
@@ -48,6 +60,9 @@ class CostIn(Input):
             raise ValueError(f"a {self.model} cost takes no value")
         if self.model == "revshare" and self.value is not None and not 0 < self.value <= 100:
             raise ValueError("a revshare is a percentage of revenue above 0 and at most 100")
+        top = COST_MAX_MICROS.get(self.model)
+        if top is not None and self.value is not None and to_micros(self.value) > top:
+            raise ValueError(f"a {self.model} cost is at most {format_micros(top)}")
         return self
 
 

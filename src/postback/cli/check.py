@@ -90,8 +90,13 @@ def test_conversion(
     out.print(f"Test click {made['clickid']} (PENDING)")
     out.print("Open as a visitor, then convert on the offer:")
     out.print(f"  {escape(made['redirect_url'] or '-')}")
-    out.print("The network should then fire (or use `postback send-postback` with it):")
-    out.print(f"  {escape(made['postback_url'])}")
+    if made["postback_url"]:
+        out.print("The network should then fire (or use `postback send-postback` with it):")
+        out.print(f"  {escape(made['postback_url'])}")
+    else:
+        # No network can authenticate a postback for it: the pipeline answers no_network.
+        out.print("The offer has no network, so postbacks for it are refused (no_network):")
+        out.print("  give the offer a network, or record the conversion with the API.")
     out.print(f"Then: postback check status {made['clickid']}")
 
 
@@ -121,17 +126,16 @@ def _test_click(conn: Any, key: str, offer_id: int | None, public_url: str) -> d
 
 
 def _postback_to_fire(conn: Any, network_id: int | None, clickid: str, public_url: str) -> str:
+    """The postback the offer's network should fire; "" when the offer has no network."""
     from postback.demo import fill_url
     from postback.models import Network
     from postback.networks.service import postback_url
 
     with Session(conn) as session:
         network = session.get(Network, network_id) if network_id else None
-        template = (
-            postback_url(public_url, network, with_secret=True)
-            if network
-            else f"{public_url.rstrip('/')}/postback"
-        )
+        if network is None:
+            return ""
+        template = postback_url(public_url, network, with_secret=True)
     # Our click ID filled in; the network's other macros (payout...) are dropped, not sent raw.
     return fill_url(template, {"clickid": clickid})
 

@@ -15,7 +15,7 @@ from postback.clicks.visitor import Visitor
 from postback.kit import macros
 from postback.kit.asgi import query_pairs, without_nul
 from postback.kit.ids import new_click_id
-from postback.kit.money import InvalidAmount, parse_amount, to_micros
+from postback.kit.money import CLICK_COST_MAX_MICROS, InvalidAmount, parse_amount, to_micros
 from postback.models import TOKEN_NAME_MAX, TOKEN_VALUE_MAX
 
 MAX_TOKENS = 40
@@ -86,10 +86,14 @@ def click_cost(route: CampaignRoute, tokens: dict[str, str]) -> int:
     if route.cost_model == "cpm":
         return route.cost_micros // 1000
     if route.cost_model == "token":
+        # The link is public: a cost token that is not a number from 0 to the maximum is
+        # dropped (the click costs 0) and the click still redirects; the token's text stays in
+        # the click's tokens, where the click log shows it.
         try:
-            return max(0, to_micros(parse_amount(tokens.get(route.cost_param, "0"))))
+            cost = to_micros(parse_amount(tokens.get(route.cost_param, "0")))
         except InvalidAmount:
             return 0
+        return cost if 0 <= cost <= CLICK_COST_MAX_MICROS else 0
     return 0
 
 

@@ -73,7 +73,15 @@ def create_conversion(
     """Record a conversion by hand (201), under the same rules as a postback; a repeat that the
     network's duplicate mode applies to the existing conversion answers 200 `updated`."""
     currency = runtime.settings.account_currency
-    outcome = manual.create(session.connection(), body, currency, api_key_id)
+    settings = runtime.settings
+    outcome = manual.create(
+        session.connection(),
+        body,
+        currency,
+        api_key_id,
+        settings.default_lookback,
+        settings.fx_max_rate_age,
+    )
     if outcome.reason is Reason.UPDATED:
         response.status_code = 200
     return _written(session, outcome, currency)
@@ -93,7 +101,8 @@ def change_status(
         raise NotFound(f"conversion {conversion_id!r} does not exist")
     currency = runtime.settings.account_currency
     conn = session.connection()
-    outcome = manual.change_status(conn, conversion_id.upper(), body, currency, api_key_id)
+    max_age = runtime.settings.fx_max_rate_age
+    outcome = manual.change_status(conn, conversion_id.upper(), body, currency, api_key_id, max_age)
     return _written(session, outcome, currency)
 
 

@@ -17,6 +17,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DUPLICATE_MODES = ("ignore", "new_per_txid", "update", "accumulate")
+# The statuses a postback may move a conversion to, by its current status (the full matrix is
+# in docs/postbacks.md). Refunded and chargeback are final for postbacks, and pending never
+# comes back: networks resend earlier postbacks, late or on retry, and a resent approval must
+# not undo a chargeback. An admin's status change through the API may make any move.
+POSTBACK_MOVES: dict[str, frozenset[str]] = {
+    "pending": frozenset({"approved", "rejected", "refunded", "chargeback"}),
+    "approved": frozenset({"rejected", "refunded", "chargeback"}),
+    "rejected": frozenset({"approved", "refunded", "chargeback"}),
+    "refunded": frozenset(),
+    "chargeback": frozenset(),
+}
+FINAL_FOR_POSTBACKS = frozenset({"refunded", "chargeback"})
+
+
+def postback_may_change(current: str, change: Change) -> bool:
+    """Whether a postback may make `change` to a conversion in status `current`: a move the
+    table allows, or, outside the final statuses, a new payout in the same status."""
+    if change.status == current:
+        return current not in FINAL_FOR_POSTBACKS
+    return change.status in POSTBACK_MOVES[current]
+
+
 # A revshare rate is in millionths of a percent (40% = 40_000_000): cost = revenue * rate / 1e8.
 RATE_SCALE = 100 * 1_000_000
 

@@ -14,15 +14,23 @@ Every ledger row written here has the origin `manual` and the caller's API key i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
 from postback.conversions import repository, service
+from postback.conversions.fx import DEFAULT_MAX_AGE
 from postback.conversions.ledger import repeat_change
 from postback.conversions.parsing import Fields, Refused
 from postback.conversions.reasons import Reason
-from postback.conversions.recording import Origin, Recording, apply_change, record, to_account
+from postback.conversions.recording import (
+    Origin,
+    Recording,
+    apply_change,
+    check_limit,
+    record,
+    to_account,
+)
 from postback.conversions.records import Outcome
 from postback.conversions.schemas import ConversionCreate, StatusChange
 from postback.kit.errors import BadRequest, Conflict, NotFound, PostbackError
@@ -31,12 +39,18 @@ from postback.kit.ids import looks_like_click_id
 
 
 def create(
-    conn: Connection, body: ConversionCreate, account_currency: str, api_key_id: int
+    conn: Connection,
+    body: ConversionCreate,
+    account_currency: str,
+    api_key_id: int,
+    default_lookback: timedelta,
+    max_rate_age: timedelta = DEFAULT_MAX_AGE,
 ) -> Outcome:
     """Record a manual conversion; a repeat that changes nothing is a 409 `duplicate`."""
     try:
-        recording = _checked(conn, body, account_currency)
+        recording = _checked(conn, body, account_currency, default_lookback)
         recording.origin = Origin("manual", api_key_id=api_key_id)
+        recording.max_rate_age = max_rate_age
         outcome = record(recording)
     except Refused as refused:
         raise _api_error(refused) from None
@@ -51,7 +65,9 @@ def create(
     return outcome
 
 
-def _checked(conn: Connection, body: ConversionCreate, account_currency: str) -> Recording:
+def _checked(
+    conn: Connection, body: ConversionCreate, account_currency: str, default_lookback: timedelta
+) -> Recording:
     """The pipeline's checks after authentication: click, network, values, lookback window."""
     clickid = body.clickid.upper()
     click = repository.load_click(conn, clickid) if looks_like_click_id(clickid) else None
@@ -68,7 +84,7 @@ def _checked(conn: Connection, body: ConversionCreate, account_currency: str) ->
         _fields(body), click, network_currency, {}, None, account_currency
     )
     if not body.ignore_window:
-        service.check_lookback(click, network, at)
+        service.check_lookback(click, network, at, default_lookback)
     return Recording(
         conn=conn,
         click=click,
@@ -88,8 +104,11 @@ def change_status(
     body: StatusChange,
     account_currency: str,
     api_key_id: int,
+    max_rate_age: timedelta = DEFAULT_MAX_AGE,
 ) -> Outcome:
-    """Move a conversion to a new status (and payout). Outcome DUPLICATE: nothing changed."""
+    """Move a conversion to a new status (and payout), whatever its status: an admin may make
+    every move, a postback only some (ledger.POSTBACK_MOVES). Outcome DUPLICATE: nothing
+    changed."""
     existing = repository.lock_conversion_by_id(conn, conversion_id)
     if existing is None:
         raise NotFound(f"conversion {conversion_id!r} does not exist")
@@ -100,9 +119,9 @@ def change_status(
     new_payout = None
     if body.payout is not None:
         try:
-            new_payout, _ = to_account(
-                body.payout, body.currency or account_currency, account_currency, at
-            )
+            currency = body.currency or account_currency
+            new_payout, _ = to_account(body.payout, currency, account_currency, at, max_rate_age)
+            check_limit("the payout", new_payout)
         except Refused as refused:
             raise _api_error(refused) from None
     # "update" replaces the payout when one is given; the commission stays as it is.
@@ -146,6 +165,7 @@ def _fields(body: ConversionCreate) -> Fields:
 
 _FIELD_OF = {
     Reason.INVALID_CURRENCY: "currency",
+    Reason.NO_RATE: "currency",
     Reason.INVALID_PAYOUT: "payout",
     Reason.INVALID_EVENT: "event",
     Reason.INVALID_STATUS: "status",
@@ -160,6 +180,9 @@ def _api_error(refused: Refused) -> PostbackError:
         return NotFound(refused.detail, error=reason.value)
     if reason is Reason.OUTSIDE_WINDOW:
         detail = f'{refused.detail}; send "ignore_window": true to record it anyway'
+        return Conflict(detail, error=reason.value)
+    if reason is Reason.STATUS_LOCKED:
+        detail = f"{refused.detail}; PATCH /api/v1/conversions/<id> changes its status"
         return Conflict(detail, error=reason.value)
     if reason in _FIELD_OF:
         return field_error(_FIELD_OF[reason], refused.detail)

@@ -14,6 +14,7 @@ class Reason(StrEnum):
     MISSING_CLICKID = "missing_clickid"
     INVALID_PAYOUT = "invalid_payout"
     INVALID_CURRENCY = "invalid_currency"
+    NO_RATE = "no_rate"
     INVALID_STATUS = "invalid_status"
     INVALID_EVENT = "invalid_event"
     INVALID_BODY = "invalid_body"
@@ -21,9 +22,13 @@ class Reason(StrEnum):
     BAD_TOKEN = "bad_token"
     IP_NOT_ALLOWED = "ip_not_allowed"
     BAD_SIGNATURE = "bad_signature"
+    REPLAYED_SIGNATURE = "replayed_signature"
+    WRONG_NETWORK = "wrong_network"
+    NO_NETWORK = "no_network"
     UNKNOWN_NETWORK = "unknown_network"
     UNKNOWN_CLICK = "unknown_click"
     OUTSIDE_WINDOW = "outside_window"
+    STATUS_LOCKED = "status_locked"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     BODY_TOO_LARGE = "body_too_large"
     RATE_LIMITED = "rate_limited"
@@ -43,6 +48,7 @@ _STATUS = {
     Reason.MISSING_CLICKID: 400,
     Reason.INVALID_PAYOUT: 400,
     Reason.INVALID_CURRENCY: 400,
+    Reason.NO_RATE: 400,
     Reason.INVALID_STATUS: 400,
     Reason.INVALID_EVENT: 400,
     Reason.INVALID_BODY: 400,
@@ -50,10 +56,14 @@ _STATUS = {
     Reason.BAD_TOKEN: 403,
     Reason.IP_NOT_ALLOWED: 403,
     Reason.BAD_SIGNATURE: 403,
+    Reason.REPLAYED_SIGNATURE: 403,
+    Reason.WRONG_NETWORK: 403,
+    Reason.NO_NETWORK: 403,
     Reason.UNKNOWN_NETWORK: 404,
     Reason.UNKNOWN_CLICK: 404,
     Reason.METHOD_NOT_ALLOWED: 405,
     Reason.OUTSIDE_WINDOW: 410,
+    Reason.STATUS_LOCKED: 409,
     Reason.BODY_TOO_LARGE: 413,
     Reason.RATE_LIMITED: 429,
     Reason.SERVER_ERROR: 503,

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from postback.conversions import repository, service
+from postback.conversions import redaction, repository, service
 from postback.conversions.parsing import CLICKID_NAMES, Refused
 from postback.conversions.reasons import Reason
 from postback.conversions.records import Outcome, PostbackRequest
@@ -84,11 +84,17 @@ async def handle_postback(rt: Runtime, scope: Scope, receive: Receive, send: Sen
         signature_timestamp=header(scope, b"x-postback-timestamp"),
     )
     bound_request(request)
+    refused: Refused | None = None
     try:
         if not rt.postback_limiter.allow(request.source_ip or ""):
             raise Refused(Reason.RATE_LIMITED, "too many postbacks from this address")
         await _parse(rt, scope, receive, request)
-    except Refused as refused:
+    except Refused as exc:
+        refused = exc
+    # Stamped once the body is in, not when the headers came: a body that trickles in for
+    # seconds must not make the conversion older than the moment it could be recorded.
+    request.received_at = datetime.now(UTC)
+    if refused is not None:
         outcome = await _log_only(rt, request, Outcome(refused.reason, refused.detail))
     else:
         outcome = await _process(rt, request)
@@ -219,6 +225,7 @@ class PostbackJob:
         for job in jobs:
             assert job.pending is not None
             job.pending.bind(conn)  # the writes go through the writer's connection
+            service.claim_signature(job.pending)
         drafts = [job.pending.draft for job in jobs if job.pending and job.pending.draft]
         inserted = repository.insert_conversions(conn, [d.row for d in drafts])
         for job in jobs:
@@ -249,32 +256,39 @@ async def _process(rt: Runtime, request: PostbackRequest) -> Outcome:
     try:
         outcome: Outcome = await rt.writer.run_job(PostbackJob(rt, request))
     except Exception:
-        log.exception("postback failed: %s %s?%s", request.method, request.path, request.query)
+        book = redaction.cached_book(rt.networks, request.network_key)
+        log.exception(
+            "postback failed: %s %s?%s",
+            request.method,
+            book.redact(request.path),
+            book.redact(request.query),
+        )
         return await _log_only(rt, request, Outcome(Reason.SERVER_ERROR, "try again later"))
-    _log_outcome(request, outcome)
+    _log_outcome(rt, request, outcome)
     return outcome
 
 
 async def _log_only(rt: Runtime, request: PostbackRequest, outcome: Outcome) -> Outcome:
     def job(conn: Connection) -> Outcome:
-        service.write_log(conn, request, outcome, None)
+        service.write_log(conn, request, outcome, None, rt.networks)
         return outcome
 
     try:
         await rt.writer.run_job(job)
     except Exception:
         log.exception("postback log not written")
-    _log_outcome(request, outcome)
+    _log_outcome(rt, request, outcome)
     return outcome
 
 
-def _log_outcome(request: PostbackRequest, outcome: Outcome) -> None:
+def _log_outcome(rt: Runtime, request: PostbackRequest, outcome: Outcome) -> None:
     if outcome.reason.outcome == "refused":
+        book = redaction.cached_book(rt.networks, request.network_key)
         log.info(
             "postback refused: %s (%s)",
             outcome.reason.value,
-            outcome.detail,
-            extra={"fields": {"ip": request.source_ip, "path": request.path}},
+            book.redact(outcome.detail),
+            extra={"fields": {"ip": request.source_ip, "path": book.redact(request.path)}},
         )
 
 

@@ -8,7 +8,7 @@ leads to reading (and on PostgreSQL locking) the existing row to apply the repea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -17,14 +17,14 @@ import orjson
 from sqlalchemy import Connection
 
 from postback.conversions import repository
-from postback.conversions.fx import Rate, UnknownCurrency, rates
-from postback.conversions.ledger import Change, first_change, repeat_change
+from postback.conversions.fx import DEFAULT_MAX_AGE, Rate, StaleRate, UnknownCurrency, rates
+from postback.conversions.ledger import Change, first_change, postback_may_change, repeat_change
 from postback.conversions.parsing import Refused
 from postback.conversions.reasons import Reason
 from postback.conversions.records import ClickRecord, NetworkConfig, Outcome
 from postback.kit import macros
 from postback.kit.ids import new_id
-from postback.kit.money import format_micros, to_micros
+from postback.kit.money import AMOUNT_MAX_MICROS, format_micros, to_micros
 
 
 @dataclass(slots=True)  # read-only by convention; frozen cost 0.5 us more, once per postback
@@ -53,6 +53,7 @@ class Recording:
     at: datetime
     origin: Origin
     is_test: bool
+    max_rate_age: timedelta = DEFAULT_MAX_AGE
 
 
 @dataclass(slots=True)
@@ -76,6 +77,11 @@ def make_draft(rec: Recording) -> Draft:
     dedupe_key = (v["txid"] or "") if mode == "new_per_txid" else ""
     payout_micros, rate = _to_account(rec, v["payout"], v["currency"])
     commission_micros, _ = _to_account(rec, v["commission"], v["currency"])
+    check_limit("the payout", payout_micros)
+    check_limit("the commission", commission_micros)
+    params = rec.params or {}
+    if v.get("sent_currency"):  # named without a payout: the offer's payout kept its own
+        params = {"currency": v["sent_currency"], **params}
     first = first_change(v["status"], payout_micros, commission_micros, click.cost_terms)
     now = rec.at
     row = {
@@ -100,7 +106,7 @@ def make_draft(rec: Recording) -> Draft:
         "original_currency": v["currency"],
         "fx_rate": decimal_text(rate.value),
         "fx_date": rate.on.isoformat() if rate.on else None,
-        "params": rec.params or {},
+        "params": params,
         "is_test": rec.is_test,
     }
     return Draft(rec, row, mode, first)
@@ -147,6 +153,14 @@ def _repeat(rec: Recording, row: dict[str, Any], mode: str) -> Outcome:
     )
     if change is None:
         return Outcome(Reason.DUPLICATE, "already recorded", conversion_id=existing.id)
+    if not postback_may_change(existing.status, change):
+        raise Refused(
+            Reason.STATUS_LOCKED,
+            f"conversion {existing.id} is {existing.status}: a postback may not change it to "
+            f"{change.status}{'' if change.status != existing.status else ' with a new payout'}",
+        )
+    check_limit("the accumulated payout", change.payout_micros)
+    check_limit("the accumulated commission", change.commission_micros)
     queued = apply_change(
         rec.conn, rec.at, rec.origin, existing, change, click, row["event"], rec.account_currency
     )
@@ -279,13 +293,32 @@ def _webhook_body(values: dict[str, object], at: datetime) -> str:
 
 
 def _to_account(rec: Recording, amount: Decimal, currency: str) -> tuple[int, Rate]:
-    return to_account(amount, currency, rec.account_currency, rec.at)
+    return to_account(amount, currency, rec.account_currency, rec.at, rec.max_rate_age)
 
 
-def to_account(amount: Decimal, currency: str, account: str, at: datetime) -> tuple[int, Rate]:
+def to_account(
+    amount: Decimal,
+    currency: str,
+    account: str,
+    at: datetime,
+    max_rate_age: timedelta = DEFAULT_MAX_AGE,
+) -> tuple[int, Rate]:
     """`amount` in `currency` as micros of the account currency, at the rate of `at`'s day."""
     try:
-        rate = rates.rate(currency, account, at.date())
+        rate = rates.rate(currency, account, at.date(), max_rate_age)
     except UnknownCurrency as exc:
         raise Refused(Reason.INVALID_CURRENCY, f"no exchange rate for {currency}") from exc
+    except StaleRate as exc:
+        raise Refused(Reason.NO_RATE, str(exc)) from exc
     return to_micros(amount * rate.value), rate
+
+
+def check_limit(what: str, micros: int) -> None:
+    """Refuse an amount in the account currency above the maximum (kit/money.py): the
+    rollups' 64-bit sums stay exact only while every amount is bounded."""
+    if micros > AMOUNT_MAX_MICROS:
+        raise Refused(
+            Reason.INVALID_PAYOUT,
+            f"{what} {format_micros(micros)} is above the maximum "
+            f"{format_micros(AMOUNT_MAX_MICROS)} in the account currency",
+        )

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, select, update
 
 from postback.conversions.ledger import CostTerms
 from postback.conversions.records import ClickRecord, NetworkConfig
@@ -25,6 +25,7 @@ from postback.models import (
     Conversion,
     Network,
     Offer,
+    SeenSignature,
     TrafficSource,
 )
 
@@ -58,6 +59,11 @@ def load_network_by_key(conn: Connection, key: str) -> NetworkConfig | None:
 def load_network_by_id(conn: Connection, network_id: int) -> NetworkConfig | None:
     row = conn.execute(_NETWORK_BY_ID, {"id": network_id}).one_or_none()
     return NetworkConfig.from_row(row) if row else None
+
+
+def load_all_networks(conn: Connection) -> list[NetworkConfig]:
+    """Every network, archived ones too (for redacting their secrets from the log)."""
+    return [NetworkConfig.from_row(row) for row in conn.execute(select(*_NETWORK_COLUMNS))]
 
 
 _CLICK = (
@@ -308,3 +314,30 @@ def insert_delivery(conn: Connection, values: dict[str, Any]) -> None:
 
 def insert_log(conn: Connection, values: dict[str, Any]) -> None:
     insert_later(conn, _INSERT_LOG, values)
+
+
+_INSERT_SIGNATURE = DriverInsert(
+    _TABLES["seen_signatures"],
+    ("network_id", "signature", "expires_at"),
+    "ON CONFLICT (network_id, signature) DO NOTHING",
+)
+_PURGE_SIGNATURES = delete(_TABLES["seen_signatures"]).where(
+    SeenSignature.expires_at < bindparam("now")
+)
+
+
+def claim_signature(
+    conn: Connection, network_id: int, signature: str, expires_at: datetime
+) -> bool:
+    """Remember a signature until it expires; False when it was already used (a replay).
+
+    The primary key decides, so two processes racing with the same signature see one win:
+    the loser waits for the winner's transaction and then conflicts (or, if that one rolled
+    back, takes the signature itself)."""
+    row = {"network_id": network_id, "signature": signature, "expires_at": expires_at}
+    return _INSERT_SIGNATURE.execute(conn, row) == 1
+
+
+def purge_signatures(conn: Connection, now: datetime) -> None:
+    """Forget signatures whose timestamps are out of the window: the time check refuses them."""
+    conn.execute(_PURGE_SIGNATURES, {"now": now})

@@ -17,6 +17,7 @@ from postback.kit.fields import (
     MicrosText,
     Output,
     ParamName,
+    Payout,
     RowId,
     UtcDatetime,
 )
@@ -96,7 +97,7 @@ class ConversionCreate(Input):
     clickid: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     event: EventName | None = Field(default=None, description="Default `conversion`")
     status: ConversionStatus | None = Field(default=None, description="Default `approved`")
-    payout: Amount | None = Field(
+    payout: Payout | None = Field(
         default=None, description="In `currency`; the offer's payout when left out"
     )
     currency: Currency | None = Field(
@@ -105,7 +106,7 @@ class ConversionCreate(Input):
     txid: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = Field(
         default=None, max_length=TOKEN_VALUE_MAX
     )
-    com: Amount | None = Field(default=None, description="Commission, in `currency`")
+    com: Payout | None = Field(default=None, description="Commission, in `currency`")
     comperc: Amount | None = Field(
         default=None, description="Commission as a percentage of the payout, when `com` is 0"
     )
@@ -128,7 +129,7 @@ class StatusChange(Input):
     """A new status (and payout) for a conversion, e.g. a lead the advertiser rejected."""
 
     status: ConversionStatus
-    payout: Amount | None = Field(
+    payout: Payout | None = Field(
         default=None, description="A new payout in `currency`; the payout stays when left out"
     )
     currency: Currency | None = Field(

@@ -7,22 +7,18 @@ written in the same transaction, so the log and the conversions can never disagr
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from sqlalchemy import Connection
 
 from postback.config import Settings
-from postback.conversions import parsing, repository
+from postback.conversions import parsing, redaction, repository, signatures
 from postback.conversions.fx import rates
 from postback.conversions.parsing import Fields, Refused
 from postback.conversions.reasons import Reason
@@ -34,7 +30,6 @@ from postback.kit.ids import looks_like_click_id, new_id
 # Trim what we keep of a raw request: enough to debug, not enough to bloat the log table.
 LOG_QUERY_MAX = 4096
 LOG_BODY_MAX = 8192
-_SECRET_PARAM = re.compile(r"(?i)((?:^|[&?])(?:token|key|security_token)=)[^&]*")
 
 
 @dataclass(slots=True)
@@ -50,6 +45,9 @@ class Context:
     clickid: str = ""
     values: dict[str, Any] = field(default_factory=dict)
     trace: Trace | None = None  # only a dry-run replay (lab/replay.py) passes one
+    # (network id, signature, expiry) of a signed postback, claimed in the writer's
+    # transaction (`claim_signature`) so that it is single-use.
+    signature: tuple[int, str, datetime] | None = None
     # Made up front, so the ledger row can point at the log row written last.
     log_id: str = field(default_factory=new_id)
 
@@ -99,7 +97,10 @@ def authenticate(ctx: Context) -> None:
     ):
         raise Refused(Reason.BAD_TOKEN, "the security token is missing or wrong")
     if network.signing_secret and not _not_rechecked(ctx, "signature", True):
-        _check_signature(ctx.request, network.signing_secret, ctx.settings)
+        signature, expires_at = signatures.verify(
+            ctx.request, network.signing_secret, ctx.settings.signature_tolerance
+        )
+        ctx.signature = (network.id, signature, expires_at)
     ctx.authenticated = True
 
 
@@ -116,24 +117,6 @@ _NOT_LOGGED = {
     "token": "the log masks the token as ***, so it is not compared again",
     "signature": "the log does not keep signature headers, so the signature is not verified",
 }
-
-
-def _check_signature(request: PostbackRequest, secret: str, settings: Settings) -> None:
-    """HMAC-SHA256 over "<timestamp>.<raw query>.<raw body>", sent as
-    `X-Postback-Signature: sha256=<hex>` with `X-Postback-Timestamp: <unix seconds>`.
-    The timestamp bounds replays to the tolerance window."""
-    sent = (request.signature or "").removeprefix("sha256=")
-    try:
-        timestamp = int(request.signature_timestamp or "")
-    except ValueError:
-        raise Refused(Reason.BAD_SIGNATURE, "missing or malformed X-Postback-Timestamp") from None
-    age = abs(request.received_at.timestamp() - timestamp)
-    if age > settings.signature_tolerance.total_seconds():
-        raise Refused(Reason.BAD_SIGNATURE, "the signature's timestamp is outside the window")
-    payload = f"{timestamp}.{request.query}.{request.body}".encode()
-    expected = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise Refused(Reason.BAD_SIGNATURE, "the signature does not match")
 
 
 def _ip_allowed(ip: str | None, network: NetworkConfig) -> bool:
@@ -156,15 +139,36 @@ def find_click(ctx: Context) -> None:
 
 
 def network_from_click(ctx: Context) -> None:
+    """The network that owns the click's offer is the one that authenticates the postback,
+    whatever path it came in on: another network's key never converts the click."""
     assert ctx.click is not None
     network_id = ctx.click.network_id
-    if ctx.network is not None or network_id is None:
+    if network_id is None:
+        raise _no_network()
+    if ctx.network is not None:
+        if ctx.network.id != network_id:
+            raise Refused(
+                Reason.WRONG_NETWORK,
+                "the click's offer belongs to another network: its postbacks go to that "
+                "network's URL, with its token",
+            )
         return
-    ctx.network = ctx.networks.get_or_load(
+    network = ctx.networks.get_or_load(
         ("id", network_id), lambda _k: repository.load_network_by_id(ctx.conn, network_id)
     )
-    if ctx.network is not None and ctx.network.aliases:
+    if network is None:
+        raise _no_network()
+    ctx.network = network
+    if network.aliases:
         read_fields(ctx)
+
+
+def _no_network() -> Refused:
+    return Refused(
+        Reason.NO_NETWORK,
+        "the click's offer has no network, so nothing can authenticate a postback for it: "
+        "give the offer a network, or record the conversion through the conversions API",
+    )
 
 
 def parse_values(ctx: Context) -> None:
@@ -193,14 +197,18 @@ def conversion_values(
     sent, the path's, the network's, then the account's."""
     payout = parsing.parse_payout(f)
     currency = parsing.parse_currency(f, rates.currencies()) if f.get("currency") else None
+    sent_currency = None
     if payout is None:
+        # The offer's payout is in the offer's currency whatever currency the postback names:
+        # relabelling 5 USD as 5 EUR would be wrong. The currency sent is kept in params.
         payout = Decimal(click.offer_payout_micros) / 1_000_000
-        currency = currency or click.offer_currency
+        sent_currency, currency = currency, click.offer_currency
     currency = currency or path_currency or network_currency
     return {
         "payout": payout,
         "payout_explicit": f.get("payout") is not None,
         "currency": currency or account_currency,
+        "sent_currency": sent_currency,
         "commission": _commission(f, payout),
         "event": parsing.parse_event(f),
         "status": parsing.parse_status(f, status_map),
@@ -210,22 +218,30 @@ def conversion_values(
 
 
 def _commission(f: Fields, payout: Decimal) -> Decimal:
+    """`com`, else `comperc` percent of the payout: never more than the payout itself."""
     com = parsing.parse_payout(f, "com")
     if com:
+        if com > payout:
+            raise Refused(Reason.INVALID_PAYOUT, f"com {com} is more than the payout {payout}")
         return com
     percent = parsing.parse_payout(f, "comperc")
+    if percent is not None and percent > 100:
+        raise Refused(Reason.INVALID_PAYOUT, f"comperc {percent} is more than 100")
     return (payout * percent / 100) if percent else Decimal(0)
 
 
 def check_window(ctx: Context) -> None:
     assert ctx.click is not None
-    check_lookback(ctx.click, ctx.network, ctx.request.received_at)
+    check_lookback(ctx.click, ctx.network, ctx.request.received_at, ctx.settings.default_lookback)
 
 
-def check_lookback(click: ClickRecord, network: NetworkConfig | None, at: datetime) -> None:
-    """Refuse a conversion at `at` for a click older than the network's lookback window."""
-    lookback = network.lookback if network else None
-    if lookback is not None and at - click.created_at > lookback:
+def check_lookback(
+    click: ClickRecord, network: NetworkConfig | None, at: datetime, default: timedelta
+) -> None:
+    """Refuse a conversion at `at` for a click older than the network's lookback window (the
+    default window when the click has no network)."""
+    lookback = network.lookback if network else default
+    if at - click.created_at > lookback:
         raise Refused(
             Reason.OUTSIDE_WINDOW,
             f"the click is older than the {lookback.days}-day lookback window",
@@ -257,6 +273,7 @@ def _recording(ctx: Context) -> Recording:
         at=ctx.request.received_at,
         origin=Origin("postback", postback_id=ctx.log_id),
         is_test=ctx.click.is_test,
+        max_rate_age=ctx.settings.fx_max_rate_age,
     )
 
 
@@ -269,6 +286,7 @@ def process(
 ) -> Outcome:
     """Run the pipeline and write its log row, in the caller's transaction."""
     pending = begin(conn, request, networks, settings, trace)
+    claim_signature(pending)
     draft = pending.draft
     inserted = draft is not None and repository.insert_conversion(conn, draft.row)
     return complete(pending, inserted)
@@ -311,6 +329,23 @@ def begin(
         return Pending(ctx, refused=refused)
 
 
+def claim_signature(pending: Pending) -> None:
+    """Make a signed postback's signature single-use: remember it in the writer's transaction,
+    with the postback's effects (a postback that fails for a server fault can be sent again),
+    and refuse the postback if the signature was used before. Call it before the conversion
+    row is inserted."""
+    ctx = pending.ctx
+    if ctx.signature is None or pending.draft is None:
+        return
+    if not signatures.claim(ctx.conn, ctx.signature, ctx.settings.signature_tolerance):
+        pending.draft = None
+        pending.refused = Refused(
+            Reason.REPLAYED_SIGNATURE,
+            "this signature was already used: a signed postback counts once; sign a new "
+            "request (a new timestamp) to send it again",
+        )
+
+
 def complete(pending: Pending, inserted: bool) -> Outcome:
     """Settle a begun postback once its row was (or, as a repeat, was not) inserted, and
     write its log row."""
@@ -337,10 +372,15 @@ def _parsed(ctx: Context) -> dict[str, Any]:
 
 
 def write_log(
-    conn: Connection, request: PostbackRequest, outcome: Outcome, ctx: Context | None
+    conn: Connection,
+    request: PostbackRequest,
+    outcome: Outcome,
+    ctx: Context | None,
+    networks: TTLCache[Any, Any] | None = None,
 ) -> None:
     outcome.log_id = outcome.log_id or new_id()
-    secrets = _secrets(ctx)
+    # Redacted here, whatever step refused the request: nothing unredacted is ever stored.
+    book = _secret_book(conn, outcome, ctx, networks)
     repository.insert_log(
         conn,
         {
@@ -348,10 +388,10 @@ def write_log(
             "received_at": request.received_at,
             "source_ip": request.source_ip,
             "method": request.method,
-            "path": request.path[:2048],
-            "query": _redact(request.query, secrets)[:LOG_QUERY_MAX],
-            "body": _redact(request.body, secrets)[:LOG_BODY_MAX],
-            "parsed": outcome.parsed,
+            "path": book.redact(request.path)[:2048],
+            "query": book.redact(request.query)[:LOG_QUERY_MAX],
+            "body": book.redact(request.body)[:LOG_BODY_MAX],
+            "parsed": book.redact_value("", outcome.parsed) if outcome.parsed else outcome.parsed,
             "network_id": ctx.network.id if ctx and ctx.network else None,
             "click_id": (ctx.clickid[:255] or None) if ctx else None,
             "outcome": outcome.reason.outcome,
@@ -362,31 +402,11 @@ def write_log(
     )
 
 
-def _secrets(ctx: Context | None) -> set[str]:
-    """Every secret this request may carry: the token it sent (under whatever alias, in the
-    query or a JSON body) and the network's own secrets."""
-    if ctx is None:
-        return set()
-    found = {ctx.fields.values.get("token") or ""}
-    if ctx.network is not None:
-        found |= {ctx.network.secret or "", ctx.network.signing_secret or ""}
-    return {value for value in found if len(value) >= 4}
-
-
-def _redact(text: str, secrets: set[str]) -> str:
-    # A network secret in the logged request would leak it to every dashboard viewer.
-    if not text:
-        return text
-    lowered = text.lower()
-    if "token=" in lowered or "key=" in lowered:  # the regex tries every position otherwise
-        text = _SECRET_PARAM.sub(r"\1***", text)
-    for secret in secrets:
-        for form in _secret_forms(secret):
-            text = text.replace(form, "***")
-    return text
-
-
-@lru_cache(maxsize=256)
-def _secret_forms(secret: str) -> frozenset[str]:
-    """A secret as it may appear in a request: as is, percent-encoded, form-encoded."""
-    return frozenset({secret, quote(secret, safe=""), quote_plus(secret)})
+def _secret_book(
+    conn: Connection, outcome: Outcome, ctx: Context | None, networks: TTLCache[Any, Any] | None
+) -> redaction.SecretBook:
+    """An accepted postback was authenticated by its network: its secrets and aliases are the
+    ones it may carry (no query on the hot path). Any other may be meant for any network."""
+    if ctx is not None and outcome.reason.http_status == 200:
+        return redaction.book_of_network(ctx.network)
+    return redaction.all_networks_book(conn, networks or (ctx.networks if ctx else None))

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from postback.dashboard.forms import FormData, FormDep
 from postback.kit.deps import RuntimeDep
 from postback.kit.errors import Forbidden, Unauthorized
-from postback.kit.ratelimit import RateLimiter
 from postback.runtime import Runtime
 from postback.users import service
 from postback.users.service import SignedIn
@@ -119,18 +118,3 @@ def admin_post(post: Annotated[Post, Depends(user_post)]) -> Post:
 
 UserPost = Annotated[Post, Depends(user_post)]
 AdminPost = Annotated[Post, Depends(admin_post)]
-
-
-def login_limiter(request: Request, runtime: RuntimeDep) -> RateLimiter:
-    """Failed sign-ins per IP and email, in this process (kept on the app's state)."""
-    state = request.app.state
-    limiter: RateLimiter | None = getattr(state, "login_limiter", None)
-    if limiter is None:
-        settings = runtime.settings
-        window = settings.login_throttle_window.total_seconds()
-        rate = settings.login_max_failures / window if window > 0 else 0
-        limiter = state.login_limiter = RateLimiter(rate, settings.login_max_failures)
-    return limiter
-
-
-LoginLimiterDep = Annotated[RateLimiter, Depends(login_limiter)]

@@ -21,10 +21,16 @@ REASONS: dict[Reason, str] = {
         "value. The postback URL given to the network must pass the click ID back."
     ),
     Reason.INVALID_PAYOUT: (
-        "The payout is not an amount we can read, such as 2.50, or it is negative."
+        "The payout, com or comperc is not an amount we can read, such as 2.50, or it is "
+        "negative, above the maximum (10,000,000 in the account currency, also for an "
+        "accumulated total), a commission above the payout, or a comperc above 100."
     ),
     Reason.INVALID_CURRENCY: (
         "The currency is not a three-letter code the exchange-rate table knows, such as USD or EUR."
+    ),
+    Reason.NO_RATE: (
+        "The exchange-rate table's newest rate for this currency is too old "
+        "(POSTBACK_FX_MAX_RATE_AGE), so the payout is not converted with it."
     ),
     Reason.INVALID_STATUS: (
         "The status is not approved, pending, rejected, refunded or chargeback, and the "
@@ -46,6 +52,20 @@ REASONS: dict[Reason, str] = {
     Reason.BAD_SIGNATURE: (
         "The HMAC signature is missing, does not match the network's signing secret, or is too old."
     ),
+    Reason.REPLAYED_SIGNATURE: (
+        "This exact signed request was received before: a signature counts once. A network "
+        "that sends a postback again must sign it again, with a new timestamp."
+    ),
+    Reason.WRONG_NETWORK: (
+        "The click belongs to an offer of another network, and only that network may report "
+        "its conversions: the postback came in on a different network's URL or key. Check "
+        "which network the offer is set to, and that the network uses its own postback URL."
+    ),
+    Reason.NO_NETWORK: (
+        "The click's offer has no network, so no secret token can vouch for a postback about "
+        "it. Give the offer the network that sends its postbacks, or enter the conversion "
+        "through the conversions API."
+    ),
     Reason.UNKNOWN_NETWORK: (
         "The address is not a postback URL we know: no network has the key in its path."
     ),
@@ -57,6 +77,10 @@ REASONS: dict[Reason, str] = {
     Reason.OUTSIDE_WINDOW: (
         "The click is older than the network's lookback window, so the conversion is not "
         "attributed to it."
+    ),
+    Reason.STATUS_LOCKED: (
+        "The conversion is refunded or charged back, or the postback would move it back to an "
+        "earlier status: only an admin's status change (API or dashboard) may do that."
     ),
     Reason.METHOD_NOT_ALLOWED: "Postbacks must be sent with GET or POST.",
     Reason.BODY_TOO_LARGE: "The request body is larger than POSTBACK_MAX_BODY_BYTES allows.",
@@ -80,7 +104,7 @@ STEPS: dict[str, str] = {
     "authenticate.ip": "Check the IP allowlist",
     "authenticate.signature": "Check the HMAC signature",
     "find_click": "Find the click",
-    "network_from_click": "Find the network of the click's offer",
+    "network_from_click": "Find the network of the click's offer (it must be the URL's network)",
     "parse_values": "Read payout, currency, status and event",
     "check_window": "Check the lookback window",
     "record_conversion": "Record the conversion (duplicate rules)",

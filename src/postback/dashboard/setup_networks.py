@@ -1,7 +1,9 @@
 """`/setup/networks`: affiliate networks and trackers that send us postbacks — create from a
 template, edit, archive, restore — with the postback URL to paste into the network.
 
-Viewers see the network but not its secret: the URL they see leaves the token out.
+A new network gets a generated secret token unless the form's "no secret token" box is ticked;
+a network without one is shown with a warning. Viewers see the network but not its secret:
+the URL they see leaves the token out.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def _fields(form: FormData, *, editing: bool) -> dict[str, Any]:
     if secret or editing:
         # On the edit page the secret is shown in the field, so clearing it removes it.
         data["secret"] = secret or None
+    elif form.text("no_secret", 10):
+        data["no_secret"] = True  # else a blank secret on the new-network form is generated
     data["allowed_ips"] = split_list(form.text("allowed_ips", 4000))
     return data
 
@@ -79,6 +83,7 @@ def _page(
         "mode_options": [(m, m.replace("_", " ")) for m in DUPLICATE_MODES],
         "postback_url": url,
         "saved": saved,
+        "warnings": networks.warnings(network) if network is not None else [],
     }
     return render(request, "setup_network.html", context, status_code=status_code)
 

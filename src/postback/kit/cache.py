@@ -9,7 +9,9 @@ On the event loop (`fetch`), an entry that has just expired is still served whil
 refreshes it in the background, and a key nobody has loaded yet is loaded once however many
 requests ask for it at the same moment. Before that, every click in flight when a campaign's
 entry expired loaded it again, all at once, every few seconds: the slowest clicks of a busy
-campaign were those.
+campaign were those. Stale is served for at most `max_stale` seconds past the TTL; an entry
+older than that waits for the refresh, so a campaign paused through another process stops
+redirecting within TTL + max_stale, however long nobody clicked.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 _MAX_ENTRIES = 50_000
+# How long past its TTL an entry may still be served while one refresh runs.
+MAX_STALE_SECONDS = 2.0
 
 
 class TTLCache(Generic[K, V]):
-    def __init__(self, ttl_seconds: float) -> None:
+    def __init__(self, ttl_seconds: float, max_stale: float = MAX_STALE_SECONDS) -> None:
         self.ttl = ttl_seconds
+        self.max_stale = max_stale
         self._entries: dict[K, tuple[float, V | None]] = {}
         self._loading: dict[K, asyncio.Future[Any]] = {}
         self._generation = 0  # moved by clear(): a load begun before it is not kept
@@ -54,11 +59,12 @@ class TTLCache(Generic[K, V]):
     async def fetch(self, key: K, load: Callable[[K], V | None]) -> V | None:
         """The value for `key`, from the event loop; `load` runs on a worker thread."""
         entry = self._entries.get(key)
-        if entry is not None:
-            if entry[0] < time.monotonic() and key not in self._loading:
-                self._start_load(key, load)  # refresh in the background, serve this one
+        now = time.monotonic()
+        if entry is not None and entry[0] >= now:
             return entry[1]
         pending = self._loading.get(key) or self._start_load(key, load)
+        if entry is not None and now - entry[0] <= self.max_stale:
+            return entry[1]  # a refresh runs in the background; serve this one meanwhile
         value: V | None = await asyncio.shield(pending)
         return value
 

@@ -52,6 +52,9 @@ def make_engine(
 ) -> Engine:
     """An engine; on SQLite, `read_only` makes deferred transactions that skip the write lock."""
     url = normalize_url(settings.database_url)
+    # Bound values never appear in an exception's message, so a failed statement logged with
+    # its traceback cannot leak a secret, a password hash or a session token it carried.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         _configure_sqlite(

@@ -25,7 +25,14 @@ from pydantic import (
 )
 
 from postback.kit.errors import Unprocessable
-from postback.kit.money import MICROS, InvalidAmount, format_micros, parse_amount, to_micros
+from postback.kit.money import (
+    AMOUNT_MAX_MICROS,
+    MICROS,
+    InvalidAmount,
+    format_micros,
+    parse_amount,
+    to_micros,
+)
 from postback.models import URL_MAX
 
 # Integer primary keys: bounded, so a huge number is a 422 and never a database overflow.
@@ -82,6 +89,22 @@ Amount = Annotated[
     PlainValidator(_amount),
     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}], "examples": ["1.25"]}),
 ]
+
+
+def _payout(value: object) -> Decimal:
+    amount = _amount(value)
+    if to_micros(amount) > AMOUNT_MAX_MICROS:
+        raise ValueError(f"must be at most {format_micros(AMOUNT_MAX_MICROS)}")
+    return amount
+
+
+# A payout, commission or CPA amount: at most AMOUNT_MAX_MICROS (kit/money.py).
+Payout = Annotated[
+    Decimal,
+    PlainValidator(_payout),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}], "examples": ["1.25"],
+                    "description": f"At most {format_micros(AMOUNT_MAX_MICROS)}"}),
+]  # fmt: skip
 
 
 def _micros_text(value: object) -> object:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Mapping
@@ -65,12 +66,53 @@ def parse_allowlist(text: str) -> tuple[IPNetwork, ...]:
     )
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the low 32 bits
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use, never global
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+_TEREDO = ipaddress.ip_network("2001::/32")
+# inet_aton's spellings: 2130706433, 0177.0.0.1, 0x7f.1, 127.1 all mean 127.0.0.1.
+_NUMERIC_IPV4 = re.compile(r"(?i)^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
+
+
 def is_public(address: IPAddress) -> bool:
+    """A global unicast address, however it is spelled: an IPv6 address that carries an IPv4
+    one (mapped, compatible, NAT64, 6to4) is judged by the IPv4 address it reaches."""
     if address in _METADATA:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return is_public(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id:  # a zone only ever names a local link
+            return False
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return is_public(embedded)
+        if address in _NAT64_LOCAL or address in _TEREDO:
+            return False
     return address.is_global and not address.is_multicast
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or address in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def parse_literal(host: str) -> IPAddress | None:
+    """The address a host names without DNS, in any spelling a resolver would accept."""
+    host = host.strip("[]").removesuffix(".")
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _NUMERIC_IPV4.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 class OutboundClient:
@@ -110,10 +152,10 @@ class OutboundClient:
         return is_public(address) or any(address in net for net in self.allowlist)
 
     async def resolve(self, host: str, port: int) -> IPAddress:
-        try:
-            literal = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            literal = None
+        literal = parse_literal(host)
+        name = host.lower().rstrip(".")
+        if literal is None and (name == "localhost" or name.endswith(".localhost")):
+            raise BlockedDestination(f"{host} is a loopback name")
         if literal is not None:
             candidates = [literal]
         else:

@@ -25,6 +25,12 @@ Rows of one table (clicks) are inserted with one statement. Other writes are job
 of a connection, run one after the other in the batch's transaction. If a job raises, the batch
 is rolled back and every write is re-run in a transaction of its own, so one bad write fails
 alone.
+
+No batch waits for ever: the writer's connection has a lock timeout (PostgreSQL's lock_timeout,
+the wait for SQLite's write lock) and, on PostgreSQL, a statement timeout. A batch that runs
+into one is rolled back, so nothing of it is written or acknowledged (its requests answer 503
+and are retried); its writes re-run alone share one more lock timeout in all, so a lock held
+elsewhere costs the writer at most about two timeouts, not one per write.
 """
 
 from __future__ import annotations
@@ -69,10 +75,19 @@ class _Item:
 
 
 class GroupCommitWriter:
-    def __init__(self, engine: Engine, write_rows: RowSink, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        write_rows: RowSink,
+        max_batch: int = 512,
+        lock_timeout: float = BUSY_TIMEOUT_MS / 1000,
+        statement_timeout: float = 2 * BUSY_TIMEOUT_MS / 1000,
+    ) -> None:
         self._engine = engine
         self._write_rows = write_rows
         self._max_batch = max_batch
+        self._lock_timeout = lock_timeout
+        self._statement_timeout = statement_timeout
         self._sqlite = engine.dialect.name == "sqlite"
         self._pending: list[_Item] = []
         self._draining = False
@@ -255,19 +270,29 @@ class GroupCommitWriter:
                 batch[0].error = batch[0].error or exc
                 return
             log.warning("batch of %d failed, retrying each write alone", len(batch))
+            timed_out = exc if _timed_out(exc) else None
+        # After a lock or statement timeout the writes alone get one more timeout in all: a
+        # lock held elsewhere would otherwise stall the writer one timeout per write.
+        deadline = time.monotonic() + self._lock_timeout
         for item in batch:
             item.error = None
+            if timed_out is not None and time.monotonic() > deadline:
+                item.error = timed_out
+                continue
             try:
                 self._transaction([item])
             except Exception as exc:
                 log.exception("write failed")
                 item.error = exc
+                if timed_out is None and _timed_out(exc):
+                    timed_out = exc
 
     def _transaction(self, batch: list[_Item]) -> None:
         conn = self._connection()
         try:
             if self._sqlite:
-                _begin_waiting(conn)  # unlike the event loop, this thread may wait for the lock
+                # Unlike the event loop, this thread may wait for the lock.
+                _begin_waiting(conn, self._lock_timeout)
             with conn.begin():  # on SQLite: adopts the transaction just begun
                 self._apply(conn, batch)
         except Exception:
@@ -288,6 +313,8 @@ class GroupCommitWriter:
             with contextlib.suppress(Exception):
                 if self._sqlite:  # back to the pool as every other connection is: waiting
                     _busy_timeout(conn, BUSY_TIMEOUT_MS)
+                else:  # not back to the pool with the writer's timeouts
+                    conn.invalidate()
                 conn.close()
 
     # --- either ---
@@ -298,9 +325,16 @@ class GroupCommitWriter:
         # clicks. After any failure the connection is dropped, so the next transaction
         # starts on a fresh one, as a pool checkout would.
         if self._conn is None:
-            self._conn = self._engine.connect()
+            conn = self._engine.connect()
             if self._sqlite:
-                _busy_timeout(self._conn, 0)
+                _busy_timeout(conn, 0)
+            else:
+                with conn.begin():  # committed: a SET in a rolled-back transaction is undone
+                    conn.exec_driver_sql(
+                        f"SET lock_timeout = {int(self._lock_timeout * 1000)}; "
+                        f"SET statement_timeout = {int(self._statement_timeout * 1000)}"
+                    )
+            self._conn = conn
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -332,13 +366,21 @@ class GroupCommitWriter:
             conn.info.pop(SCRATCH, None)
 
 
-def _begin_waiting(conn: Connection) -> None:
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a write failed on a lock or statement timeout rather than on its own data."""
+    orig = getattr(exc, "orig", exc)
+    if isinstance(orig, sqlite3.OperationalError):
+        return "locked" in str(orig)
+    return getattr(orig, "sqlstate", None) in ("55P03", "57014")  # lock_not_available, canceled
+
+
+def _begin_waiting(conn: Connection, timeout: float) -> None:
     """BEGIN IMMEDIATE, trying again every millisecond or so while another connection holds
-    the write lock, for up to the busy timeout. SQLite's own busy handler sleeps longer and
+    the write lock, for up to `timeout` seconds. SQLite's own busy handler sleeps longer and
     longer between tries (up to 100 ms): against a report fold that takes the lock back the
     moment it lets go, it kept missing the gaps and the writes starved."""
     raw = conn.connection.driver_connection
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout
     pause = 0.0005
     while True:
         try:

@@ -36,6 +36,8 @@ def _out(network: Network, runtime: Runtime, *, reveal: bool) -> NetworkOut:
         out.secret = service.mask_secret(network.secret)
         out.signing_secret = service.mask_secret(network.signing_secret)
     out.postback_url = url
+    out.insecure = service.is_insecure(network)
+    out.warnings = service.warnings(network)
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from postback.conversions.parsing import CANONICAL
 from postback.kit.fields import (
@@ -59,7 +59,14 @@ StatusMap = Annotated[dict[StatusWord, ConversionStatus], Field(max_length=100)]
 class NetworkCreate(Input):
     name: Name
     template: TemplateName = "custom"
-    secret: Secret | None = None
+    secret: Secret | None = Field(
+        default=None, description="Default: one is generated (and is in `postback_url`)"
+    )
+    no_secret: bool = Field(
+        default=False,
+        description="Opt out of the generated secret: postbacks need no token. Not "
+        "recommended: a visitor sees their click ID and could report their own conversion",
+    )
     signing_secret: Secret | None = Field(
         default=None, description="When set, postbacks must carry an HMAC-SHA256 signature"
     )
@@ -70,6 +77,12 @@ class NetworkCreate(Input):
     duplicate_modes: DuplicateModes = Field(default_factory=dict)
     aliases: Aliases = Field(default_factory=dict)
     status_map: StatusMap = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_secret_choice(self) -> NetworkCreate:
+        if self.no_secret and self.secret is not None:
+            raise ValueError("give a secret or no_secret, not both")
+        return self
 
 
 class NetworkUpdate(Patch):
@@ -105,5 +118,10 @@ class NetworkOut(Output):
     aliases: dict[str, str]
     status_map: dict[str, str]
     archived: bool
+    insecure: bool = Field(
+        default=False,
+        description="True when neither a secret token nor a signature authenticates its postbacks",
+    )
+    warnings: list[str] = Field(default_factory=list, description="What to fix, in plain words")
     created_at: UtcDatetime
     updated_at: UtcDatetime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,9 @@ from postback.templates.schemas import Template
 
 
 def create(session: Session, body: NetworkCreate, settings: Settings) -> Network:
-    data = body.model_dump()
+    data = body.model_dump(exclude={"no_secret"})
+    if body.secret is None and not body.no_secret:
+        data["secret"] = new_secret()  # secure by default: opting out is explicit
     data.update(_template_rules(body.template, body.model_fields_set))
     data["currency"] = check_currency(
         body.currency or settings.account_currency, settings.account_currency
@@ -84,6 +87,33 @@ def _template_rules(name: str, given: set[str]) -> dict[str, Any]:
         "duplicate_mode": side.duplicate_mode,
     }
     return {name: value for name, value in rules.items() if name not in given}
+
+
+def new_secret() -> str:
+    """A secret token: 32 URL-safe characters, so it pastes into a URL as it is."""
+    return secrets.token_urlsafe(24)
+
+
+def is_insecure(network: Network) -> bool:
+    """No secret stands behind its postbacks (an IP allowlist alone still admits anything
+    sent from those addresses, by anyone on them)."""
+    return not network.secret and not network.signing_secret
+
+
+def warnings(network: Network) -> list[str]:
+    """What is unsafe about a network, in plain words, for its API answer and its page."""
+    if not is_insecure(network):
+        return []
+    guard = (
+        "only its IP allowlist guards its postbacks"
+        if network.allowed_ips
+        else "anyone who knows a click ID (visitors see theirs in the offer URL) can report a "
+        "conversion for it, with any payout"
+    )
+    return [
+        f"This network has no secret token: {guard}. Set a secret token and paste the new "
+        "postback URL into the network."
+    ]
 
 
 def mask_secret(secret: str | None) -> str | None:

@@ -8,7 +8,6 @@ from zoneinfo import available_timezones
 from pydantic import AfterValidator, Field
 
 from postback.kit.fields import (
-    Amount,
     Currency,
     HttpUrlText,
     Input,
@@ -17,6 +16,7 @@ from postback.kit.fields import (
     NotNull,
     Output,
     Patch,
+    Payout,
     RowId,
     UtcDatetime,
 )
@@ -50,7 +50,7 @@ class OfferCreate(_Cap):
     name: Name
     url: HttpUrlText = Field(description="Destination; macros such as {clickid} are filled")
     network_id: RowId | None = None
-    payout: Amount | None = None
+    payout: Payout | None = None
     currency: Currency | None = Field(
         default=None, description="Default: the network's currency, else the account currency"
     )
@@ -60,7 +60,7 @@ class OfferUpdate(Patch):
     name: Annotated[Name | None, NotNull] = None
     url: Annotated[HttpUrlText | None, NotNull] = None
     network_id: RowId | None = None
-    payout: Annotated[Amount | None, NotNull] = None
+    payout: Annotated[Payout | None, NotNull] = None
     currency: Annotated[Currency | None, NotNull] = None
     daily_cap: DailyCap | None = None
     cap_timezone: Annotated[TimeZone | None, NotNull] = None

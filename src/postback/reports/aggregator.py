@@ -1,38 +1,52 @@
 """The aggregator: folds new clicks and ledger rows into the rollups, off the click path.
 
-Everything timestamped before the watermark is in the rollups, and nothing after it: one
-transaction adds a slice [watermark, new watermark) and moves the watermark, so a report that
-reads the watermark and the rollups in one snapshot, and the raw rows after the watermark,
-counts every row exactly once. The watermark trails the clock by LAG, because a row is stamped
-before it commits (the click writer's queue, a postback's transaction): a row that commits
-later than LAG after its own timestamp would be missed, so LAG is many times those delays.
+Everything timestamped before the watermark is in the rollups, and so is every row named in
+report_late_rows' past; nothing else is. One transaction adds a slice [watermark, new
+watermark) plus the late rows and moves the watermark, so a report that reads the watermark and
+the rollups in one snapshot, and the raw rows after the watermark, counts every folded row once.
 
-A slice is bounded by row count, not by time: at most ROWS clicks and ROWS ledger rows, so a
-transaction (which on SQLite holds the write lock the click path's group commits wait for) stays
-short under any traffic, and an idle stretch of any length is crossed in one step.
+A row is stamped before it commits (the click writer's queue, a postback's transaction, a lock
+held elsewhere, a server whose clock is behind), so a fold can pass a row's timestamp before
+the row is committed. That row is not lost (ADR 0013): before folding up to T, a short
+transaction records the claim `claimed_until = T` on the watermark row, and a trigger in every
+transaction that inserts a click or a ledger row names the rows stamped before the claim in
+report_late_rows, which the next fold folds. On PostgreSQL the claim locks the row FOR UPDATE
+and the triggers read it FOR KEY SHARE, so a writer either ended before the claim (its rows are
+in the fold's snapshot) or sees it; the fold runs in one REPEATABLE READ snapshot, where a late
+row and its entry are visible together. SQLite's writers take turns on one write lock. LAG only
+keeps late rows rare; correctness does not depend on any clock.
+
+A slice is bounded by row count, not by time: at most ROWS clicks and ROWS ledger rows (and as
+many late rows of each), so a transaction (which on SQLite holds the write lock the click
+path's group commits wait for) stays short under any traffic, and an idle stretch of any length
+is crossed in one step.
 
 The fold itself sums in Python over plain tuples and writes each rollup with one statement per
 chunk: a driver-level executemany upsert on SQLite, an INSERT ... SELECT FROM unnest(arrays) on
 PostgreSQL; both add to existing rows with ON CONFLICT ... DO UPDATE SET x = x + excluded.x.
 
-Concurrent aggregators (several servers on one PostgreSQL) serialise on the watermark row
-(SELECT ... FOR UPDATE; on SQLite the BEGIN IMMEDIATE write lock does it).
+Concurrent aggregators (several servers on one PostgreSQL) serialise on the watermark row; one
+whose snapshot another's fold or claim overtook fails to serialise and tries again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Boolean, Connection, Engine, Integer, String, Table
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeEngine
 
 from postback.models import ReportVisitor
 from postback.reports import queries
@@ -42,13 +56,19 @@ from postback.reports.periods import LEVELS, PER_DAY, q_of
 
 log = logging.getLogger("postback.reports")
 
-LAG = timedelta(seconds=10)
+# Not for correctness (see above): a fold that trails the clock a little finds rows committed
+# in their turn, and late rows stay a rarity.
+LAG = timedelta(seconds=2)
 INTERVAL = 2.0  # seconds between folds in a server process
 # The most clicks (and ledger rows) one transaction folds: under a second of work (write lock).
 ROWS = 5_000
 # Inside `postback serve`, folding a backlog holds the database at most half the time.
 SERVER_SHARE = 0.5
 CHUNK = 20_000  # rollup rows per write statement
+RETRIES = 5  # a fold another aggregator overtook (PostgreSQL serialization failure)
+
+# PostgreSQL's serialization failure and deadlock: another aggregator got there first.
+RETRYABLE = {"40001", "40P01"}
 
 Acc = dict[tuple[Any, ...], list[int]]
 Visitor = tuple[int, str, int]
@@ -184,16 +204,26 @@ def with_levels(acc: Acc, q_at: int, top: int = 2) -> Acc:
 
 # --- writing -----------------------------------------------------------------------------------
 
-_PG_TYPES = {Integer: "int4", BigInteger: "int8", Boolean: "bool", String: "text"}
+_PG = postgresql.dialect()
+
+
+@functools.lru_cache(maxsize=256)
+def _pg_type_of(kind: TypeEngine[Any]) -> str:
+    """The PostgreSQL type the schema gives a column, for an array cast. A string column's
+    length is left off: a cast to varchar(n) would cut longer text silently."""
+    compiled = kind.compile(dialect=_PG).lower()
+    return "text" if compiled.startswith(("varchar", "text")) else compiled
 
 
 def _pg_type(column: Any) -> str:
-    return next(name for kind, name in _PG_TYPES.items() if isinstance(column.type, kind))
+    # From the schema, never a hand map: BIGINT is a subclass of INTEGER to SQLAlchemy, and a
+    # map searched by isinstance cast every int8 column to int4[].
+    return _pg_type_of(column.type)
 
 
 def _pg_array(values: Sequence[Any], kind: str) -> str:
     """An array literal: psycopg's per-element list adaptation cost more than the upsert."""
-    if kind == "bool":
+    if kind == "boolean":
         return "{" + ",".join("t" if v else "f" for v in values) + "}"
     if kind == "text":
         quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
@@ -237,27 +267,39 @@ def store_visitors(conn: Connection, day: int, new: set[Visitor]) -> None:
     table: Table = ReportVisitor.__table__  # type: ignore[assignment]
     conn.execute(table.delete().where(table.c.day < day))
     rows = [visitor for visitor in new if visitor[2] == day]
-    into = "INSERT INTO report_visitors (campaign_id, visitor, day)"
+    cols = [c.name for c in table.columns]
+    into = f"INSERT INTO {table.name} ({', '.join(cols)})"
+    types = [_pg_type(c) for c in table.columns]
+    casts = ", ".join(f"%s::{t}[]" for t in types)
     for i in range(0, len(rows), CHUNK):
         chunk = rows[i : i + CHUNK]
         if conn.dialect.name == "postgresql":
-            arrays = tuple(map(_pg_array, zip(*chunk, strict=True), ("int4", "text", "int4")))
-            sql = f"{into} SELECT * FROM unnest(%s::int4[], %s::text[], %s::int4[])"
-            conn.exec_driver_sql(sql, arrays)
+            arrays = tuple(map(_pg_array, zip(*chunk, strict=True), types))
+            conn.exec_driver_sql(f"{into} SELECT * FROM unnest({casts})", arrays)
         else:
-            conn.exec_driver_sql(f"{into} VALUES (?, ?, ?)", chunk)
+            conn.exec_driver_sql(f"{into} VALUES ({', '.join('?' for _ in cols)})", chunk)
 
 
 def fold(
-    conn: Connection, since: datetime, until: datetime, seen: set[Visitor] | None = None
+    conn: Connection,
+    since: datetime,
+    until: datetime,
+    seen: set[Visitor] | None = None,
+    late: tuple[Sequence[str], Sequence[int]] = ((), ()),
 ) -> int:
-    """Add clicks and ledger rows stamped in [since, until) to the rollups; returns clicks and
+    """Add clicks and ledger rows stamped in [since, until), and the `late` clicks and ledger
+    rows (ids from report_late_rows) stamped before `since`, to the rollups; returns clicks and
     conversions read. `seen`: the visitors of since's UTC day, when the caller has them."""
+    day = q_of(since) // PER_DAY
     if seen is None:
-        seen = queries.visitors_of_day(conn, q_of(since) // PER_DAY)
+        seen = queries.visitors_of_day(conn, day)
     new: list[Visitor] = []
-    clicks, click_accs = fold_clicks(queries.fold_click_rows(conn, since, until), seen, new)
-    ledger = queries.fetch_ledger(conn, since, until)
+    late_clicks = queries.fold_late_click_rows(conn, late[0], since) if late[0] else []
+    _count_earlier_days(conn, late_clicks, day, seen)
+    rows = [*late_clicks, *queries.fold_click_rows(conn, since, until)]
+    clicks, click_accs = fold_clicks(rows, seen, new)
+    ledger = list(queries.fetch_late_ledger(conn, late[1], since)) if late[1] else []
+    ledger.extend(queries.fetch_ledger(conn, since, until))
     changes, conv_accs = fold_ledger(ledger, queries.networks_by_offer(conn) if ledger else {})
     for families, accs, metrics in (
         (CLICK_FAMILIES, click_accs, CLICK_METRICS),
@@ -268,6 +310,20 @@ def fold(
             write(conn, family.table, metrics, with_levels(acc, q_at, family.top))
     store_visitors(conn, q_of(until) // PER_DAY, set(new))
     return clicks + changes
+
+
+def _count_earlier_days(
+    conn: Connection, clicks: Sequence[Any], day: int, seen: set[Visitor]
+) -> None:
+    """Add to `seen` the visitors of late clicks stamped on a UTC day before `day` whose visitor
+    was already counted that day: report_visitors keeps only the watermark's day, so the raw
+    clicks tell. (A late click never takes the credit from a click already folded; the day's
+    count of unique visitors stays exact.)"""
+    for ident, q, campaign, *_dims, ip, _tokens, _ext, _cost, _test in clicks:
+        visitor = (campaign, ip or ident, q // PER_DAY)
+        earlier = ip and visitor[2] < day and visitor not in seen
+        if earlier and queries.visitor_counted(conn, campaign, ip, visitor[2], ident):
+            seen.add(visitor)
 
 
 @contextlib.contextmanager
@@ -295,29 +351,54 @@ class Aggregator:
         self._seen: tuple[datetime, set[Visitor]] | None = None
 
     def fold_once(self, until: datetime | None = None) -> tuple[datetime, int]:
-        """Fold at most ROWS clicks and ROWS ledger rows towards `until` (default: now - LAG);
-        returns the new watermark and the rows folded."""
+        """Fold at most ROWS clicks and ROWS ledger rows towards `until` (default: now - LAG),
+        and as many late ones; returns the new watermark and the rows folded."""
         target = until or datetime.now(UTC) - self.lag
+        for attempt in range(RETRIES):
+            try:
+                with self.engine.begin() as conn:
+                    queries.claim(conn, target)
+                return self._fold(target)
+            except DBAPIError as exc:
+                self._seen = None
+                if getattr(exc.orig, "sqlstate", None) not in RETRYABLE or attempt + 1 == RETRIES:
+                    raise
+                log.info("report fold overtaken by another aggregator; folding again")
+        raise AssertionError("unreachable")
+
+    def _fold(self, target: datetime) -> tuple[datetime, int]:
         cached, self._seen = self._seen, None
-        with self.engine.begin() as conn:
+        with self._snapshot() as conn:
             prev = queries.read_watermark(conn, lock=True)
             start = prev if prev is not None else (queries.first_activity(conn) or target)
-            new = queries.slice_end(conn, start, target, self.rows)
-            if new <= start:
+            new = max(start, queries.slice_end(conn, start, target, self.rows))
+            late = queries.late_entries(conn, self.rows)
+            if new == start and not any(late):
                 if prev is None:
-                    queries.write_watermark(conn, start, existed=False)
+                    queries.write_watermark(conn, start)
                 return start, 0
             seen = cached[1] if cached is not None and cached[0] == prev else None
             if seen is None:
                 seen = queries.visitors_of_day(conn, q_of(start) // PER_DAY)
             with collector_paused():
-                count = fold(conn, start, new, seen)
-            queries.write_watermark(conn, new, existed=prev is not None)
+                count = fold(conn, start, new, seen, late)
+            queries.drop_late_entries(conn, *late)
+            queries.write_watermark(conn, new)
         day = q_of(new) // PER_DAY
-        if q_of(start) // PER_DAY != day:
+        if q_of(start) // PER_DAY != day or late[0]:
             seen = {v for v in seen if v[2] == day}
         self._seen = (new, seen)
         return new, count
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """The fold's transaction: one snapshot on PostgreSQL too (REPEATABLE READ), in which a
+        late row and its report_late_rows entry are visible together or not at all."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     def catch_up(
         self,

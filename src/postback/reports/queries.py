@@ -38,12 +38,13 @@ from postback.models import (
     Lander,
     Network,
     Offer,
+    ReportLateRow,
     ReportVisitor,
     ReportWatermark,
     TrafficSource,
 )
 from postback.reports.blocks import Term
-from postback.reports.periods import LEVELS, PER_DAY, q_of
+from postback.reports.periods import LEVELS, PER_DAY, moment_of, q_of
 from postback.reports.periods import QUARTER as QUARTER_SECONDS
 
 # A click's ULID and its created_at are taken microseconds apart; raw clicks are found by id
@@ -88,13 +89,35 @@ def fold_click_rows(conn: Connection, since: datetime, until: datetime) -> Seque
     in SQL), tokens as their JSON text, and no result processing (it cost more than the fold's
     own sums): (id, q, campaign, offer, source, country, device, os, browser, ip, tokens,
     external_id, cost, is_test)."""
+    query = _fold_click_select(conn).where(
+        Click.id >= ulid_floor(since - ID_SLACK),
+        Click.id < ulid_floor(until + ID_SLACK),
+        Click.created_at >= since,
+        Click.created_at < until,
+    )
+    return conn.execute(query.order_by(Click.created_at, Click.id)).all()
+
+
+def fold_late_click_rows(conn: Connection, ids: Sequence[str], before: datetime) -> list[Any]:
+    """The clicks of `ids` stamped before `before` (the late ones a fold's range does not
+    cover), as `fold_click_rows` reads them, in (created_at, id) order."""
+    found: list[Any] = []
+    for i in range(0, len(ids), IN_LIST_MAX):
+        chunk = ids[i : i + IN_LIST_MAX]
+        query = _fold_click_select(conn, Click.created_at)
+        found.extend(conn.execute(query.where(Click.id.in_(chunk), Click.created_at < before)))
+    found.sort(key=lambda row: (row[-1], row[0]))
+    return [tuple(row[:-1]) for row in found]
+
+
+def _fold_click_select(conn: Connection, *extra: Any) -> Any:
     if conn.dialect.name == "postgresql":
         seconds = cast(func.floor(func.extract("epoch", Click.created_at)), BigInteger)
         tokens: Any = cast(Click.tokens, Text)
     else:
         seconds = cast(func.strftime("%s", type_coerce(Click.created_at, String)), BigInteger)
         tokens = type_coerce(Click.tokens, String)
-    columns = (
+    return select(
         Click.id,
         type_coerce(seconds // QUARTER_SECONDS, Integer),
         Click.campaign_id,
@@ -109,14 +132,8 @@ def fold_click_rows(conn: Connection, since: datetime, until: datetime) -> Seque
         Click.external_id,
         type_coerce(Click.cost_micros, Integer),
         type_coerce(Click.is_test, Integer),
+        *extra,
     )
-    query = select(*columns).where(
-        Click.id >= ulid_floor(since - ID_SLACK),
-        Click.id < ulid_floor(until + ID_SLACK),
-        Click.created_at >= since,
-        Click.created_at < until,
-    )
-    return conn.execute(query.order_by(Click.created_at, Click.id)).all()
 
 
 def _ledger_select() -> Any:
@@ -154,6 +171,18 @@ def fetch_ledger(conn: Connection, since: datetime | None, until: datetime | Non
     if until is not None:
         query = query.where(ConversionStatusChange.at < until)
     return conn.execute(query).all()
+
+
+def fetch_late_ledger(conn: Connection, ids: Sequence[int], before: datetime) -> list[Any]:
+    """The ledger rows of `ids` stamped before `before`, as `fetch_ledger` reads them."""
+    found: list[Any] = []
+    for i in range(0, len(ids), IN_LIST_MAX):
+        query = _ledger_select().where(
+            ConversionStatusChange.id.in_(ids[i : i + IN_LIST_MAX]),
+            ConversionStatusChange.at < before,
+        )
+        found.extend(conn.execute(query).all())
+    return found
 
 
 def fetch_ledger_for(conn: Connection, basis: int, start: datetime, end: datetime) -> Sequence[Any]:
@@ -302,18 +331,75 @@ def visitors_among(conn: Connection, day: int, clicks: Sequence[Any]) -> set[tup
 
 
 def read_watermark(conn: Connection, lock: bool = False) -> datetime | None:
+    """The watermark; None before the first fold. With `lock`, for the fold: on PostgreSQL a
+    FOR NO KEY UPDATE, which serialises aggregators but lets writers' triggers (FOR KEY SHARE)
+    through, so a fold never holds up the click path."""
     query = select(ReportWatermark.folded_until).where(ReportWatermark.name == WATERMARK)
     if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     return conn.execute(query).scalar_one_or_none()
 
 
-def write_watermark(conn: Connection, until: datetime, existed: bool) -> None:
+def claim(conn: Connection, until: datetime) -> None:
+    """Raise `claimed_until` to `until` (never lower it), in a transaction of its own committed
+    before the fold reads anything. On PostgreSQL the row is locked FOR UPDATE, which waits for
+    every transaction whose trigger has read the old claim (FOR KEY SHARE) to end: those rows
+    are committed before the fold's snapshot, and every row committed later was checked against
+    this claim. On SQLite the write lock does the same. ADR 0013."""
     table: Table = ReportWatermark.__table__  # type: ignore[assignment]
-    if existed:
-        conn.execute(table.update().where(table.c.name == WATERMARK).values(folded_until=until))
-    else:
-        conn.execute(table.insert().values(name=WATERMARK, folded_until=until))
+    query = select(table.c.claimed_until).where(table.c.name == WATERMARK)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = conn.execute(query).one_or_none()
+    if found is None:  # the row is made by migration 0012; only a wiped table lacks it
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(insert(table).values(name=WATERMARK).on_conflict_do_nothing())
+        found = conn.execute(query).one()
+    if found[0] is None or found[0] < until:
+        update = table.update().where(table.c.name == WATERMARK)
+        conn.execute(update.values(claimed_until=until))
+
+
+def write_watermark(conn: Connection, until: datetime) -> None:
+    table: Table = ReportWatermark.__table__  # type: ignore[assignment]
+    conn.execute(table.update().where(table.c.name == WATERMARK).values(folded_until=until))
+
+
+def late_entries(conn: Connection, limit: int) -> tuple[list[str], list[int]]:
+    """Up to `limit` click ids and `limit` ledger ids named in report_late_rows."""
+    table: Table = ReportLateRow.__table__  # type: ignore[assignment]
+
+    def ids(kind: str) -> list[str]:
+        query = select(table.c.row_id).where(table.c.kind == kind).order_by(table.c.row_id)
+        return list(conn.execute(query.limit(limit)).scalars())
+
+    return ids("click"), [int(i) for i in ids("ledger")]
+
+
+def drop_late_entries(conn: Connection, clicks: Sequence[str], ledger: Sequence[int]) -> None:
+    table: Table = ReportLateRow.__table__  # type: ignore[assignment]
+    for kind, ids in (("click", list(clicks)), ("ledger", [str(i) for i in ledger])):
+        for i in range(0, len(ids), IN_LIST_MAX):
+            chunk = ids[i : i + IN_LIST_MAX]
+            conn.execute(table.delete().where(table.c.kind == kind, table.c.row_id.in_(chunk)))
+
+
+def visitor_counted(conn: Connection, campaign: int, ip: str, day: int, click_id: str) -> bool:
+    """Whether another click of this visitor on UTC day `day` (before the watermark's day, so
+    its visitors are no longer kept) is in the rollups already: any such click but the late
+    ones still waiting to be folded."""
+    late: Table = ReportLateRow.__table__  # type: ignore[assignment]
+    start = moment_of(day * PER_DAY)
+    waiting = select(late.c.row_id).where(late.c.kind == "click")
+    query = select(Click.id).where(
+        Click.campaign_id == campaign,
+        Click.ip == ip,
+        Click.created_at >= start,
+        Click.created_at < start + timedelta(days=1),
+        Click.id != click_id,
+        Click.id.not_in(waiting),
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def slice_end(conn: Connection, start: datetime, target: datetime, rows: int) -> datetime:

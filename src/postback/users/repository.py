@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from postback.users.tables import User, UserSession
+from postback.users.tables import LoginFailure, User, UserSession
 
 
 def get(session: Session, user_id: int) -> User | None:
@@ -58,4 +60,42 @@ def revoke_sessions_of(session: Session, user_id: int, at: datetime) -> None:
         update(UserSession)
         .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
         .values(revoked_at=at)
+    )
+
+
+# --- the sign-in throttle ------------------------------------------------------------------
+
+
+def count_failure(session: Session, key_hash: str, now: datetime, window_start: datetime) -> int:
+    """Add one failure for `key_hash` and return the count in the current window, in one
+    atomic statement (a window that began before `window_start` starts over at 1)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(LoginFailure).values(key_hash=key_hash, failures=1, window_started_at=now)
+    stale = LoginFailure.window_started_at < window_start
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["key_hash"],
+        set_={
+            "failures": case((stale, 1), else_=LoginFailure.failures + 1),
+            "window_started_at": case((stale, now), else_=LoginFailure.window_started_at),
+        },
+    )
+    return int(session.execute(upsert.returning(LoginFailure.failures)).scalar_one())
+
+
+def failures(session: Session, key_hash: str, window_start: datetime) -> int:
+    found = session.scalar(
+        select(LoginFailure.failures).where(
+            LoginFailure.key_hash == key_hash, LoginFailure.window_started_at >= window_start
+        )
+    )
+    return int(found or 0)
+
+
+def forget_failures(session: Session, key_hash: str, window_start: datetime) -> None:
+    """Drop this key's count and every count whose window is over."""
+    session.execute(
+        delete(LoginFailure).where(
+            (LoginFailure.key_hash == key_hash) | (LoginFailure.window_started_at < window_start)
+        )
     )

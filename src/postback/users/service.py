@@ -60,9 +60,12 @@ def hash_token(token: str) -> str:
 
 
 def create_user(session: Session, data: UserCreate) -> User:
+    # Hashed before the first query: on SQLite that query opens the write transaction, and
+    # argon2's tenth of a second must not be spent holding it.
+    password_hash = hash_password(data.password)
     if repository.get_by_email(session, data.email) is not None:
         raise Conflict(f"a user with the email {data.email} already exists")
-    user = User(email=data.email, password_hash=hash_password(data.password), role=data.role)
+    user = User(email=data.email, password_hash=password_hash, role=data.role)
     try:
         with session.begin_nested():
             repository.add(session, user)
@@ -76,18 +79,108 @@ def list_users(session: Session) -> Sequence[User]:
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The enabled user with this email and password, or None (same cost either way)."""
-    user = repository.get_by_email(session, normalize_email(email))
-    stored = user.password_hash if user is not None else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
+    """The enabled user with this email and password, or None (same cost either way).
+    The sign-in page does not use this: it checks the password with no transaction open
+    (see `find_candidate`)."""
+    candidate = find_candidate(session, email)
+    ok, new_hash = check_password(candidate, password)
+    if not ok or candidate.user_id is None:
         return None
+    user = repository.get(session, candidate.user_id)
+    if user is not None and new_hash is not None:
+        user.password_hash = new_hash
+    return user
+
+
+# --- signing in off the write lock ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What a sign-in checks the password against, read before the check: a plain value, so
+    no session (and, on SQLite, no write lock) is held while argon2 runs."""
+
+    user_id: int | None
+    password_hash: str
+    disabled: bool = False
+
+
+NOBODY = Candidate(None, _DUMMY_HASH)
+
+
+def find_candidate(session: Session, email: str) -> Candidate:
+    user = repository.get_by_email(session, normalize_email(email))
+    if user is None:
+        return NOBODY
+    return Candidate(user.id, user.password_hash, user.disabled)
+
+
+def check_password(candidate: Candidate, password: str) -> tuple[bool, str | None]:
+    """(whether it signs in, a new hash when the stored one uses older parameters). An unknown
+    email is checked against a dummy hash, so it costs what a wrong password costs."""
+    try:
+        _hasher.verify(candidate.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False, None
+    if candidate.user_id is None or candidate.disabled:
+        return False, None
+    if _hasher.check_needs_rehash(candidate.password_hash):
+        return True, hash_password(password)
+    return True, None
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """Failed sign-ins per (IP, email), counted in the database so every server process
+    shares the count. A limit of 0 turns it off."""
+
+    key: str
+    limit: int
+    window: timedelta
+
+    @classmethod
+    def of(cls, ip: str | None, email: str, limit: int, window: timedelta) -> Throttle:
+        key = hashlib.sha256(f"{ip or '-'}|{normalize_email(email)}".encode()).hexdigest()
+        return cls(key, limit, window)
+
+    def blocked(self, session: Session) -> bool:
+        """Whether the failures allowed are used up (a read: no write lock)."""
+        if self.limit <= 0:
+            return False
+        return repository.failures(session, self.key, utcnow() - self.window) >= self.limit
+
+    def fail(self, session: Session) -> bool:
+        """Count a failed sign-in; True when it is over the limit (answer 429, not 401). One
+        atomic upsert, so concurrent failures are each counted once."""
+        if self.limit <= 0:
+            return False
+        now = utcnow()
+        return repository.count_failure(session, self.key, now, now - self.window) > self.limit
+
+    def reset(self, session: Session) -> None:
+        repository.forget_failures(session, self.key, utcnow() - self.window)
+
+
+def complete_sign_in(
+    session: Session,
+    candidate: Candidate,
+    new_hash: str | None,
+    throttle: Throttle,
+    lifetime: timedelta,
+) -> str | None:
+    """The short write after a matching password: the session row, the throttle reset, a
+    rehash. None (and nothing written) when failures counted meanwhile have used up the
+    limit: a guess that was right is not let in past the throttle."""
+    assert candidate.user_id is not None
+    if throttle.blocked(session):
+        return None
+    user = repository.get(session, candidate.user_id)
     if user is None or user.disabled:
         return None
-    if _hasher.check_needs_rehash(stored):
-        user.password_hash = hash_password(password)
-    return user
+    if new_hash is not None:
+        user.password_hash = new_hash
+    throttle.reset(session)
+    return start_session(session, user, lifetime)
 
 
 def ensure_demo_admin(session: Session) -> tuple[str, str] | None:
@@ -103,7 +196,7 @@ def ensure_demo_admin(session: Session) -> tuple[str, str] | None:
     if user is None:
         create_user(session, UserCreate(email=DEMO_EMAIL, password=password, role=Role.ADMIN))
     else:
-        user.password_hash = hash_password(password)
+        user.password_hash = hash_password(password)  # demo start-up only, nothing waits
         user.role, user.disabled = Role.ADMIN, False
         session.flush()
     return DEMO_EMAIL, password

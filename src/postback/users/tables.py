@@ -45,3 +45,13 @@ class UserSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class LoginFailure(Base):
+    """Failed sign-ins per (IP, email) in the current throttle window, shared by every server
+    process through the database. The key is a SHA-256: no IPs or emails kept here."""
+
+    __tablename__ = "login_failures"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
