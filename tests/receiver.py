@@ -84,6 +84,10 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         def _busy(self) -> None:
             self._reply(503, b"busy", {"Retry-After": "7200"})
 
+        def _forever(self) -> None:
+            # A Retry-After far past what a timedelta holds.
+            self._reply(503, b"busy", {"Retry-After": "1000000000000000"})
+
         def _redirect(self) -> None:
             self._reply(302, b"", {"Location": "http://127.0.0.1:1/elsewhere"})
 

@@ -270,3 +270,59 @@ def test_cli_lists_shows_and_replays_dead_letters(
     bad = _cli(live, "deliveries", "list", "--state", "bogus")
     assert bad.returncode != 0
     assert bad.stderr.strip().startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_a_huge_retry_after_is_clamped_and_spoils_no_other_result(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    convert(live, http, receiver, "forever")
+    convert(live, http, receiver, "ok")
+    now = datetime.now(UTC)
+    assert run_at(worker(live, retry_after_cap=timedelta(hours=1)), now) == 2
+    with live.runtime.db.session() as s:
+        rows = {d.url.split("/")[3].split("?")[0]: d for d in s.scalars(select(Delivery))}
+    assert (rows["ok"].state, rows["ok"].attempts) == ("delivered", 1)
+    assert (rows["forever"].state, rows["forever"].attempts) == ("pending", 1)
+    assert rows["forever"].next_attempt_at - now == timedelta(hours=1)
+    assert len(attempts(live)) == 2
+    # Nothing is sent again before it is due: the healthy one was delivered exactly once.
+    assert run_at(worker(live), now + timedelta(minutes=30)) == 0
+    assert sorted(receiver.paths()) == ["/forever", "/ok"]
+
+
+def test_a_result_that_cannot_be_stored_is_dead_lettered_alone(
+    live: LiveServer, http: httpx.Client, receiver: Receiver
+) -> None:
+    convert(live, http, receiver, "fail")
+    convert(live, http, receiver, "ok")
+    # A retry delay no datetime can hold: judging the failed attempt raises OverflowError.
+    endless = {"retry_schedule": (timedelta(days=999_999_998),)}
+    now = datetime.now(UTC)
+    assert run_at(worker(live, **endless), now) == 2
+    with live.runtime.db.session() as s:
+        rows = {d.url.split("/")[3].split("?")[0]: d for d in s.scalars(select(Delivery))}
+    assert (rows["ok"].state, rows["ok"].attempts) == ("delivered", 1)
+    dead = rows["fail"]
+    assert (dead.state, dead.attempts, dead.last_status_code) == ("dead", 1, 500)
+    assert "could not be stored" in (dead.last_error or "")
+    outcomes = sorted((a.delivery_id == dead.id, a.outcome) for a in attempts(live))
+    assert outcomes == [(False, "delivered"), (True, "failed")]
+    assert run_at(worker(live), now + timedelta(days=30)) == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("1000000000000000", timedelta(hours=12)),
+        ("9" * 5000, timedelta(hours=12)),
+        ("²", None),
+        ("-5", None),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", timedelta(hours=12)),
+        ("120", timedelta(minutes=2)),
+    ],
+)
+def test_any_retry_after_is_read_within_the_cap(header: str, expected: timedelta | None) -> None:
+    from postback.deliveries.rules import parse_retry_after
+
+    now = datetime.now(UTC)
+    assert parse_retry_after({"retry-after": header}, now, timedelta(hours=12)) == expected

@@ -31,7 +31,10 @@ from sqlalchemy.types import TypeDecorator
 USER_AGENT_MAX = 512
 REFERRER_MAX = 1024
 TOKEN_VALUE_MAX = 255
+TOKEN_NAME_MAX = 50
 URL_MAX = 2048
+# The family names ua-parser gives (a bot's may be cut from its user agent).
+FAMILY_MAX = 50
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -195,8 +198,8 @@ class Click(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     country: Mapped[str | None] = mapped_column(String(2))
     device: Mapped[str | None] = mapped_column(String(16))
-    os: Mapped[str | None] = mapped_column(String(50))
-    browser: Mapped[str | None] = mapped_column(String(50))
+    os: Mapped[str | None] = mapped_column(String(FAMILY_MAX))
+    browser: Mapped[str | None] = mapped_column(String(FAMILY_MAX))
     external_id: Mapped[str | None] = mapped_column(String(TOKEN_VALUE_MAX))
     tokens: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -426,7 +429,7 @@ class _Geo:
 
 
 class _Token:
-    name: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(TOKEN_NAME_MAX))
     value: Mapped[str] = mapped_column(String(TOKEN_VALUE_MAX))
 
 

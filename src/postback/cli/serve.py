@@ -141,7 +141,7 @@ def _print_banner(
         out.print(f"  Sign in as    [bold]{email}[/] password [bold]{password}[/]")
     out.print(f"  API docs      {base}/api/docs")
     out.print(f"  Tracking      {base}/c/<campaign key>")
-    out.print(f"  Postbacks     {base}/postback/<network key>?clickid=<click id>&token=<network token>")
+    out.print(f"  Postbacks     {base}/postback/<network key>?clickid=<click id>&token=<token>")
     out.print(f"  Health        {base}/healthz, {base}/readyz")
     out.print(f"  Database      {escape(safe_url(settings.database_url))}")
     if generated_key:

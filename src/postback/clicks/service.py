@@ -13,13 +13,12 @@ from typing import Any, TypeVar
 from postback.clicks.schemas import CampaignRoute, LanderRoute, OfferRoute, PathRoute
 from postback.clicks.visitor import Visitor
 from postback.kit import macros
-from postback.kit.asgi import query_pairs
+from postback.kit.asgi import query_pairs, without_nul
 from postback.kit.ids import new_click_id
 from postback.kit.money import CLICK_COST_MAX_MICROS, InvalidAmount, parse_amount, to_micros
-from postback.models import TOKEN_VALUE_MAX
+from postback.models import TOKEN_NAME_MAX, TOKEN_VALUE_MAX
 
 MAX_TOKENS = 40
-TOKEN_NAME_MAX = 50
 
 
 @dataclass(slots=True)
@@ -58,9 +57,9 @@ def read_tokens(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     for name, value in pairs:
         if len(tokens) >= MAX_TOKENS:
             break
-        name = name[:TOKEN_NAME_MAX]
+        name = without_nul(name[:TOKEN_NAME_MAX])  # an escaped %00 decodes to NUL
         if name and name not in tokens:
-            tokens[name] = value[:TOKEN_VALUE_MAX]
+            tokens[name] = without_nul(value[:TOKEN_VALUE_MAX])
     return tokens
 
 
@@ -176,6 +175,7 @@ def _click_plan(url: str) -> tuple[macros.Template, tuple[tuple[str, OwnMacro | 
     """A URL's template and the values it can ask for (each name and its lower-case
     fallback), each with its own-macro function or None for a token: a click works out only
     the macros of its URL, not the whole table."""
-    template = macros.compile_template(url)
+    # A macro in the host would let a visitor's value choose the site: it is left empty.
+    template = macros.compile_template(url, lock_authority=True)
     keys = dict.fromkeys(key for name in template.names for key in (name, name.lower()))
     return template, tuple((key, _OWN_MACROS.get(key)) for key in keys)

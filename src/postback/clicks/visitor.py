@@ -11,7 +11,8 @@ from functools import lru_cache
 from geoip2fast import GeoIP2Fast
 from ua_parser import parse as parse_ua
 
-from postback.models import REFERRER_MAX, USER_AGENT_MAX
+from postback.kit.asgi import without_nul
+from postback.models import FAMILY_MAX, REFERRER_MAX, USER_AGENT_MAX
 
 _geo: GeoIP2Fast | None = None
 
@@ -36,11 +37,13 @@ class Visitor:
 def visitor_from(
     ip: str | None, user_agent: str | None, referrer: str | None, accept_language: str | None
 ) -> Visitor:
-    ua = user_agent[:USER_AGENT_MAX] if user_agent else None
+    # A visitor is never refused for its headers: each is cut to its column (and kept free of
+    # NUL, which PostgreSQL refuses), so that no click of a batch can fail its insert.
+    ua = without_nul(user_agent[:USER_AGENT_MAX]) if user_agent else None
     return Visitor(
         ip=ip,
         user_agent=ua,
-        referrer=referrer[:REFERRER_MAX] if referrer else None,
+        referrer=without_nul(referrer[:REFERRER_MAX]) if referrer else None,
         language=primary_language(accept_language),
         country=country_of(ip) if ip else None,
         device=device_of(ua or ""),
@@ -57,7 +60,7 @@ def primary_language(accept_language: str | None) -> str | None:
 @lru_cache(maxsize=4096)  # browsers send a handful of distinct headers
 def _first_language(accept_language: str) -> str | None:
     first = accept_language.split(",", 1)[0].split(";", 1)[0].strip().lower()
-    return first[:16] or None
+    return without_nul(first[:16]) or None
 
 
 def warm_up() -> None:
@@ -94,8 +97,9 @@ def device_of(user_agent: str) -> Device:
     if not user_agent:
         return Device("unknown", None, None)
     parsed = parse_ua(user_agent)
-    os_family = parsed.os.family if parsed.os else None
-    browser = parsed.user_agent.family if parsed.user_agent else None
+    # A bot's family is cut from its user agent, so it can be as long as that.
+    os_family = parsed.os.family[:FAMILY_MAX] if parsed.os else None
+    browser = parsed.user_agent.family[:FAMILY_MAX] if parsed.user_agent else None
     device_family = parsed.device.family if parsed.device else ""
     return Device(_device_type(user_agent, device_family, os_family), os_family, browser)
 

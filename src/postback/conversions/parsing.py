@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from postback.conversions.reasons import Reason
+from postback.kit.ids import canonical_click_id
 from postback.kit.money import InvalidAmount, parse_amount
 from postback.models import TOKEN_VALUE_MAX
 
@@ -127,7 +128,7 @@ def require_clickid(fields: Fields) -> str:
     clickid = fields.get("clickid")
     if clickid is None:
         raise Refused(Reason.MISSING_CLICKID, "no click ID (clickid, cid, subid, ...) was sent")
-    return clickid
+    return canonical_click_id(clickid)
 
 
 def parse_payout(fields: Fields, name: str = "payout") -> Decimal | None:

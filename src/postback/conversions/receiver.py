@@ -8,6 +8,7 @@ the log row are committed together before we answer.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,14 +31,22 @@ from postback.kit.asgi import (
     read_body,
     send_json,
     send_response,
+    without_nul,
 )
-from postback.kit.ids import looks_like_click_id
+from postback.kit.ids import canonical_click_id, looks_like_click_id
 from postback.kit.writer import batch_scope
+from postback.models import URL_MAX
 from postback.runtime import Runtime
 
 log = logging.getLogger("postback.postbacks")
 
+# What a stranger may send, at most (docs/postbacks.md, "Limits"). Text that only the log
+# keeps is cut to its column; a value a rule reads is refused with a reason code instead.
 MAX_PARAMS = 100
+METHOD_MAX = 8  # postback_log.method: any method but GET and POST is refused anyway
+NETWORK_KEY_MAX = 32  # networks.key: a longer key cannot name a network
+HEADER_MAX = 256  # the signature headers: a SHA-256 hex digest and a Unix time fit easily
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def is_postback_path(path: str) -> bool:
@@ -74,6 +83,7 @@ async def handle_postback(rt: Runtime, scope: Scope, receive: Receive, send: Sen
         signature=header(scope, b"x-postback-signature"),
         signature_timestamp=header(scope, b"x-postback-timestamp"),
     )
+    bound_request(request)
     refused: Refused | None = None
     try:
         if not rt.postback_limiter.allow(request.source_ip or ""):
@@ -98,8 +108,21 @@ async def _parse(rt: Runtime, scope: Scope, receive: Receive, request: PostbackR
             raw = await read_body(receive, rt.settings.max_body_bytes)
         except BodyTooLarge as exc:
             raise Refused(Reason.BODY_TOO_LARGE, "the request body is too large") from exc
-        request.body = raw.decode("utf-8", "replace")
+        request.body = without_nul(raw.decode("utf-8", "replace"))
     parse_params(request, header(scope, b"content-type") or "")
+
+
+def bound_request(request: PostbackRequest) -> None:
+    """Make what the log keeps of a request storable on both databases: PostgreSQL refuses
+    NUL in text (it becomes U+FFFD, as undecodable bytes do), and the method is cut to its
+    column. Headers are cut to HEADER_MAX so that no number read from them can overflow."""
+    request.method = without_nul(request.method)[:METHOD_MAX]
+    request.path = without_nul(request.path)[:URL_MAX]
+    request.query = without_nul(request.query)
+    if request.signature is not None:
+        request.signature = without_nul(request.signature[:HEADER_MAX])
+    if request.signature_timestamp is not None:
+        request.signature_timestamp = without_nul(request.signature_timestamp[:HEADER_MAX])
 
 
 # The two pure halves of _parse, shared with the dry-run replay of a logged request (lab/).
@@ -108,7 +131,12 @@ def route_request(request: PostbackRequest) -> None:
     routed = route(request.path)
     if routed is None:
         raise Refused(Reason.UNKNOWN_NETWORK, f"{request.path} is not a postback URL")
-    request.network_key, request.path_currency = routed
+    key, currency = routed
+    if key is not None and len(key) > NETWORK_KEY_MAX:
+        raise Refused(Reason.UNKNOWN_NETWORK, "no network has a key that long")
+    if currency is not None and not _CURRENCY.fullmatch(currency):
+        raise Refused(Reason.INVALID_CURRENCY, f"{currency!r} in the path is not a currency code")
+    request.network_key, request.path_currency = key, currency
     if request.method not in ("GET", "POST"):
         raise Refused(Reason.METHOD_NOT_ALLOWED, "use GET or POST")
 
@@ -124,9 +152,12 @@ def parse_params(request: PostbackRequest, content_type: str) -> None:
 
 def _pairs(text: str) -> dict[str, str]:
     params: dict[str, str] = {}
+    escaped = "%" in text  # only an escape (%00) can make a NUL: the text has none left
     for name, value in query_pairs(text):
         if len(params) >= MAX_PARAMS:
             break
+        if escaped:
+            name, value = without_nul(name), without_nul(value)
         params.setdefault(name, value)
     return params
 
@@ -141,7 +172,7 @@ def _body_params(content_type: str, body: str) -> dict[str, str]:
             raise Refused(Reason.INVALID_BODY, "the body is not valid JSON") from exc
         if not isinstance(data, dict):
             raise Refused(Reason.INVALID_BODY, "the JSON body must be an object")
-        return {str(k): _text(v) for k, v in list(data.items())[:MAX_PARAMS]}
+        return {without_nul(k): _text(v) for k, v in list(data.items())[:MAX_PARAMS]}
     return _pairs(body)
 
 
@@ -149,12 +180,17 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return without_nul(value)
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float):
         return str(value)
-    return orjson.dumps(value).decode()
+    try:
+        # A nested value is kept as its JSON text. orjson reads up to 1024 levels but writes
+        # only 254: deeper is refused here, not left to raise.
+        return without_nul(orjson.dumps(value).decode())
+    except orjson.JSONEncodeError as exc:
+        raise Refused(Reason.INVALID_BODY, "a JSON value is nested too deeply") from exc
 
 
 @dataclass(slots=True)
@@ -212,7 +248,7 @@ def _clickid_guess(params: dict[str, str]) -> str | None:
     for name in CLICKID_NAMES:
         value = params.get(name)
         if value:
-            return value.strip()
+            return canonical_click_id(value.strip())
     return None
 
 

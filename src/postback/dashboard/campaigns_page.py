@@ -25,6 +25,7 @@ from postback.dashboard.render import render
 from postback.dashboard.setup import ArchiveAction, Saved, ShowArchived, see_other
 from postback.dashboard.setup_forms import MAX_LISTED, FieldErrors, Refused, attempt, rows
 from postback.kit.deps import RuntimeDep
+from postback.kit.fields import is_digits
 from postback.kit.money import format_micros
 from postback.kit.pagination import IdPath
 from postback.kit.session import ReadSessionDep, SessionDep, config_changed
@@ -50,7 +51,7 @@ MAX_ROWS = 100
 
 def _row_count(form: FormData, name: str) -> int:
     text = form.text(name, 5)
-    return min(int(text), MAX_ROWS) if text.isdigit() else 0
+    return min(int(text), MAX_ROWS) if is_digits(text) else 0
 
 
 def _fields(form: FormData, *, editing: bool) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from postback.dashboard.ranges import PRESETS, DateRange, parse_range, zone_name
 from postback.dashboard.render import SECURITY_HEADERS, render
 from postback.kit.deps import RuntimeDep
 from postback.kit.errors import Unprocessable
+from postback.kit.fields import is_digits
 from postback.kit.session import ReadSessionDep
 from postback.reports import queries, service
 from postback.reports.dimensions import ID_DIMS, TOKEN_ALIASES, TOKEN_PREFIX, canonical
@@ -166,7 +167,7 @@ def read_builder(request: Request, default_tz: str) -> tuple[Builder, list[str]]
         builder.count_by = "conversion"
     builder.include_test = params.get("include_test", "").lower() in ("1", "true", "on", "yes")
     raw_page = params.get("page") or "1"
-    if not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= MAX_PAGE:
+    if not is_digits(raw_page) or not 1 <= int(raw_page) <= MAX_PAGE:
         errors.append(f"page must be a whole number from 1 to {MAX_PAGE:,}")
     else:
         builder.page = int(raw_page)
@@ -209,7 +210,7 @@ def _read_filters(dims: list[str], values: list[str], builder: Builder, errors: 
 
 
 def _id_of(dim: str, value: str, named: dict[str, dict[int, str]]) -> str:
-    if dim not in ID_DIMS or value.isdigit():
+    if dim not in ID_DIMS or is_digits(value):
         return value
     wanted = value.casefold()
     found = [i for i, name in named.get(dim, {}).items() if name.casefold() == wanted]

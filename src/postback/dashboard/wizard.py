@@ -31,7 +31,7 @@ from postback.integrations import service as integrations
 from postback.integrations.schemas import OfferUrlCheck, TestConversionCreate
 from postback.kit.deps import RuntimeDep
 from postback.kit.errors import BadRequest, NotFound, PostbackError
-from postback.kit.fields import MAX_ROW_ID
+from postback.kit.fields import MAX_ROW_ID, is_digits
 from postback.kit.session import ReadSessionDep, SessionDep, config_changed
 from postback.models import Network, Offer
 from postback.networks import service as networks
@@ -92,7 +92,7 @@ def form_state(post: Post) -> WizardState:
     """The same state from a POST's hidden fields, with the same limits."""
     form = post.form
     network = form.text("network", 10)
-    network_id = int(network) if network.isdigit() else None
+    network_id = int(network) if is_digits(network) else None
     try:
         return read_state(
             form.text("template", 50), _type(form.text("type", 10) or "full"),

@@ -44,9 +44,9 @@ def judge(
     if attempts_done > len(schedule):
         return Verdict("dead", "failed", None)
     delay = jittered(schedule[attempts_done - 1], rng)
-    retry_after = parse_retry_after(headers, now) if headers is not None else None
+    retry_after = parse_retry_after(headers, now, retry_after_cap) if headers is not None else None
     if retry_after is not None:
-        delay = max(delay, min(retry_after, retry_after_cap))
+        delay = max(delay, retry_after)
     return Verdict("pending", "failed", now + delay)
 
 
@@ -54,21 +54,27 @@ def jittered(delay: timedelta, rng: random.Random | None = None) -> timedelta:
     return delay * (rng or random).uniform(0.8, 1.2)
 
 
-def parse_retry_after(headers: Mapping[str, str], now: datetime) -> timedelta | None:
-    """Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
+def parse_retry_after(
+    headers: Mapping[str, str], now: datetime, cap: timedelta
+) -> timedelta | None:
+    """Retry-After as seconds or as an HTTP date, at most `cap`; None when absent or
+    unreadable. A receiver may send any number: it is clamped before it becomes a timedelta
+    (which overflows past about 10**14 seconds) or a date."""
     raw = headers.get("retry-after")
     if not raw:
         return None
     raw = raw.strip()
-    if raw.isdigit():
-        return timedelta(seconds=int(raw))
+    if raw.isascii() and raw.isdigit():  # str.isdigit() also takes "²", which int() refuses
+        # (Over 12 digits is over 30,000 years: past any cap, and int() refuses 4,300+ digits.)
+        seconds = int(raw) if len(raw) <= 12 else cap.total_seconds()
+        return min(timedelta(seconds=seconds), cap)
     try:
         when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
-    return max(timedelta(0), when - now)
+    return min(max(timedelta(0), when - now), cap)
 
 
 def standard_webhooks_headers(

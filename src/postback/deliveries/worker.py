@@ -15,9 +15,11 @@ import os
 import socket
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError
 
 from postback.config import Settings
 from postback.deliveries import repository
@@ -183,42 +185,61 @@ class DeliveryWorker:
             return Result(claimed, started_at, reply, None, reply.latency_ms)
 
     def _store(self, results: list[Result], now: datetime) -> None:
-        """One transaction for a whole batch of results: attempts, states, destinations."""
-        attempts: list[dict[str, Any]] = []
-        finished: list[dict[str, Any]] = []
-        released: list[str] = []
-        ok_sources: set[int] = set()
-        failing_sources: set[int] = set()
-        gone_sources: set[int] = set()
+        """One transaction for a whole batch of results: attempts, states, destinations.
+
+        If that fails, each result is stored in a transaction of its own, so that one bad
+        result (a reply that cannot be judged or stored) fails alone: it is dead-lettered
+        with its attempt recorded, and the others are stored as they are."""
+        try:
+            self._write(self._plan(results, now), now)
+            return
+        except Exception as exc:
+            if _database_gone(exc):
+                raise
+            log.exception("storing %d results together failed; storing each alone", len(results))
+        for result in results:
+            try:
+                self._write(self._plan([result], now), now)
+            except Exception as exc:
+                if _database_gone(exc):
+                    raise
+                log.exception("delivery %s: its result cannot be stored; dead", result.claimed.id)
+                self._write(self._plan([result], now, poison=type(exc).__name__), now)
+
+    def _plan(self, results: list[Result], now: datetime, poison: str | None = None) -> _Plan:
+        plan = _Plan()
         for result in results:
             c = result.claimed
             if result.skipped:
-                released.append(c.id)
+                plan.released.append(c.id)
                 continue
-            verdict = self._judge(result, now)
-            attempts.append(_attempt_row(result, c.attempts + 1, verdict, self.name))
-            finished.append(_finish_row(result, verdict, now))
+            verdict = POISONED if poison else self._judge(result, now)
+            plan.attempts.append(_attempt_row(result, c.attempts + 1, verdict, self.name, poison))
+            plan.finished.append(_finish_row(result, verdict, now, poison))
             if verdict.state == "delivered":
-                ok_sources.add(c.traffic_source_id)
-            else:
-                failing_sources.add(c.traffic_source_id)
+                plan.ok_sources.add(c.traffic_source_id)
+            elif not poison:  # our failure to store it says nothing about the receiver
+                plan.failing_sources.add(c.traffic_source_id)
             if verdict.state == "disabled":
-                gone_sources.add(c.traffic_source_id)
+                plan.gone_sources.add(c.traffic_source_id)
+        return plan
+
+    def _write(self, plan: _Plan, now: datetime) -> None:
         with self.db.engine.begin() as conn:
-            repository.release(conn, released, self.name)
-            stored = repository.finish(conn, finished, self.name)
-            repository.insert_attempts(conn, attempts)
-            repository.mark_source_success(conn, ok_sources)
-            repository.mark_source_failing(conn, failing_sources - ok_sources, now)
-            for source_id in gone_sources:
+            repository.release(conn, plan.released, self.name)
+            stored = repository.finish(conn, plan.finished, self.name)
+            repository.insert_attempts(conn, plan.attempts)
+            repository.mark_source_success(conn, plan.ok_sources)
+            repository.mark_source_failing(conn, plan.failing_sources - plan.ok_sources, now)
+            for source_id in plan.gone_sources:
                 repository.disable_source(conn, source_id, now, "receiver answered 410 Gone")
-        if stored < len(finished):
+        if stored < len(plan.finished):
             log.warning(
                 "%d leases ran out before their results were stored; those results "
                 "are kept as attempts only",
-                len(finished) - stored,
+                len(plan.finished) - stored,
             )
-        self.delivered += sum(1 for a in attempts if a["outcome"] == "delivered")
+        self.delivered += sum(1 for a in plan.attempts if a["outcome"] == "delivered")
 
     def _judge(self, result: Result, now: datetime) -> Verdict:
         return judge(
@@ -238,23 +259,53 @@ def _masker(claimed: Claimed) -> Masker:
     return source_masker(claimed.template, claimed.signing_secret)
 
 
-def _error(result: Result) -> str | None:
-    return _masker(result.claimed).text(str(result.error)[:500]) if result.error else None
+@dataclass(slots=True)
+class _Plan:
+    """The writes that store some results, made before the transaction that runs them."""
+
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    finished: list[dict[str, Any]] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    ok_sources: set[int] = field(default_factory=set)
+    failing_sources: set[int] = field(default_factory=set)
+    gone_sources: set[int] = field(default_factory=set)
 
 
-def _finish_row(result: Result, verdict: Verdict, now: datetime) -> dict[str, Any]:
+# A result that could not be stored: dead at once, or it would be sent again every lease.
+POISONED = Verdict("dead", "failed", None)
+
+
+def _database_gone(exc: Exception) -> bool:
+    """The connection broke (the database restarts): not this result's fault. Nothing is
+    dead-lettered; the results are sent again after their lease."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _error_text(result: Result, poison: str | None) -> str | None:
+    if poison:
+        return f"the result could not be stored ({poison}): dead-lettered"
+    if not result.error:
+        return None
+    return _masker(result.claimed).text(str(result.error)[:500])
+
+
+def _finish_row(
+    result: Result, verdict: Verdict, now: datetime, poison: str | None = None
+) -> dict[str, Any]:
     return {
         "b_id": result.claimed.id,
         "b_state": verdict.state,
         "b_attempts": result.claimed.attempts + 1,
         "b_code": result.reply.status_code if result.reply else None,
-        "b_error": _error(result),
+        "b_error": _error_text(result, poison),
         "b_next": verdict.next_attempt_at,
         "b_finished": None if verdict.next_attempt_at is not None else now,
     }
 
 
-def _attempt_row(result: Result, number: int, verdict: Verdict, worker: str) -> dict[str, Any]:
+def _attempt_row(
+    result: Result, number: int, verdict: Verdict, worker: str, poison: str | None = None
+) -> dict[str, Any]:
     reply = result.reply
     mask = _masker(result.claimed)
     return {
@@ -265,7 +316,7 @@ def _attempt_row(result: Result, number: int, verdict: Verdict, worker: str) -> 
         "status_code": reply.status_code if reply else None,
         "latency_ms": result.latency_ms,
         "outcome": verdict.outcome,
-        "error": _error(result),
-        "response_snippet": mask.text(reply.snippet) if reply else None,
+        "error": _error_text(result, poison),
+        "response_snippet": mask.text(reply.snippet) if reply and not poison else None,
         "worker": worker,
     }

@@ -74,7 +74,7 @@ async def make_test_conversion(
 def redirect_url(session: Session, clickid: str) -> str | None:
     """Where a test click was sent: its offer's URL with the click's macros filled (as the
     offer reads today)."""
-    found = repository.click(session, clickid) if looks_like_click_id(clickid) else None
+    found = repository.click(session, clickid.upper()) if looks_like_click_id(clickid) else None
     offer = repository.offer(session, found.offer_id) if found and found.offer_id else None
     if found is None or offer is None or not found.is_test:
         return None
@@ -89,7 +89,7 @@ def redirect_url(session: Session, clickid: str) -> str | None:
 
 def status(session: Session, clickid: str) -> TestConversionStatus:
     # Checked first: junk such as NUL characters must be a 404, not a database error.
-    found = repository.click(session, clickid) if looks_like_click_id(clickid) else None
+    found = repository.click(session, clickid.upper()) if looks_like_click_id(clickid) else None
     if found is None or not found.is_test:
         raise NotFound(f"no test conversion has the click ID {clickid!r}")
     conversion = repository.conversion_of(session, found.id)

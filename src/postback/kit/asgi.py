@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import orjson
 
 Scope = dict[str, Any]
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(33, 127))
 Receive = Any
 Send = Any
 
@@ -27,6 +28,12 @@ def header(scope: Scope, name: bytes) -> str | None:
             decoded: str = value.decode("latin-1")
             return decoded
     return None
+
+
+def without_nul(text: str) -> str:
+    """`text` storable on PostgreSQL, which refuses NUL in text: each NUL becomes U+FFFD,
+    as undecodable bytes already do."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def query_pairs(query: str) -> list[tuple[str, str]]:
@@ -57,7 +64,13 @@ def client_ip(scope: Scope, trusted_proxies: frozenset[str]) -> str | None:
     return peer
 
 
+# The ip columns' width. An IPv6 address may carry a zone ("fe80::1%eth0") of any length.
+IP_MAX = 45
+
+
 def _is_ip(value: str) -> bool:
+    if len(value) > IP_MAX or "%" in value:
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -110,8 +123,11 @@ async def send_redirect(
     head_only: bool = False,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
+    if not (location.isascii() and location.isprintable()):
+        # A header is bytes, without controls: a fallback URL saved long ago may hold any text.
+        location = quote(location, safe=_PRINTABLE_ASCII)
     headers = [
-        (b"location", location.encode("latin-1", "strict")),
+        (b"location", location.encode("ascii")),
         (b"cache-control", b"no-store"),
         (b"referrer-policy", b"no-referrer-when-downgrade"),
         (b"content-length", b"0"),

@@ -138,6 +138,12 @@ def _as_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
+def is_digits(text: str, max_digits: int = 18) -> bool:
+    """ASCII digits only, not too many: str.isdigit() also takes "²" and "٣", which int()
+    refuses or reads, and int() refuses more than 4,300 digits."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
 def has_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value

@@ -83,6 +83,13 @@ def looks_like_click_id(value: str) -> bool:
     return bool(_CLICK_ID_RE.match(value.upper()))
 
 
+def canonical_click_id(value: str) -> str:
+    """A click ID as stored: ULIDs are case-insensitive (Crockford base32) and ours are
+    written in upper case, so "01hx..." is the click "01HX...". Anything else is returned
+    as it is (it finds no click)."""
+    return value.upper() if looks_like_click_id(value) else value
+
+
 def new_key(length: int = 10) -> str:
     """A short random key for URLs, lower-case letters and digits only (easy to paste)."""
     alphabet = "abcdefghijkmnpqrstuvwxyz23456789"

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel
 
 from postback.kit.errors import Unprocessable
-from postback.kit.macros import MACRO
+from postback.kit.macros import MACRO, authority_has_macro
 
 Level = Literal["error", "warning"]
 Kind = Literal["offer", "lander", "postback", "fallback"]
@@ -94,6 +94,8 @@ def lint_url(
     parameter the offer's network reads our click ID from.
     """
     findings = _shape(url)
+    if not findings and kind in ("offer", "lander", "fallback"):
+        findings = _macro_in_host(url)
     if findings:
         return findings
     masked = url
@@ -123,6 +125,22 @@ def _shape(url: str) -> list[Finding]:
         return [Finding("error", "bad_scheme", f"must start with http:// or https://, not {shown}")]
     if not parts.hostname:
         return [Finding("error", "no_host", "has no host name")]
+    return []
+
+
+def _macro_in_host(url: str) -> list[Finding]:
+    """A visitor's value in the scheme, user, host or port would choose where the tracker
+    sends them (`https://{zone}/` with zone=evil.example): an open redirect."""
+    parts = urlsplit(url)
+    if authority_has_macro(url) or "{" in parts.netloc or "}" in parts.netloc:
+        return [
+            Finding(
+                "error",
+                "macro_in_host",
+                "a macro in the scheme, user, host or port would let a visitor choose the "
+                "site they are sent to: put macros in the path or query only",
+            )
+        ]
     return []
 
 

@@ -31,13 +31,18 @@ class Template:
 
     __slots__ = ("names", "parts", "slots")
 
-    def __init__(self, template: str) -> None:
+    def __init__(self, template: str, lock_authority: bool = False) -> None:
         pieces = MACRO.split(template)
         # split() alternates literal, name, literal, ...: literals are escaped here, once.
         self.parts = [quote(p, safe=_URL_SAFE) if i % 2 == 0 else p for i, p in enumerate(pieces)]
         self.names = pieces[1::2]
         # Each macro's name and, when it differs, the lower-case name to fall back on.
         self.slots = [(name, name.lower() if name.lower() != name else None) for name in self.names]
+        if lock_authority:
+            # A macro in the scheme, user, host or port is filled from the name "", which
+            # no value has: always empty, so that no value can choose the host.
+            for n in authority_macros(pieces):
+                self.slots[n] = ("", None)
 
     def fill(self, values: MacroValues) -> str:
         out = self.parts.copy()
@@ -57,9 +62,30 @@ def _escape(value: str) -> str:
     return value if _PLAIN.match(value) else quote(value, safe="")
 
 
+def authority_macros(pieces: list[str]) -> frozenset[int]:
+    """Which macros (by position) of a split template come before the end of its authority
+    (scheme://user@host:port): there, a filled value could send the visitor to another
+    host, so a click URL (an offer's, a lander's) never fills them."""
+    locked: set[int] = set()
+    text = ""
+    for i, piece in enumerate(pieces):
+        if i % 2 == 0:
+            text += piece
+            continue
+        scheme_end = text.find("://")
+        if scheme_end < 0 or not any(c in text[scheme_end + 3 :] for c in "/?#"):
+            locked.add(i // 2)
+        text += "x"
+    return frozenset(locked)
+
+
+def authority_has_macro(template: str) -> bool:
+    return bool(authority_macros(MACRO.split(template)))
+
+
 @lru_cache(maxsize=4096)
-def compile_template(template: str) -> Template:
-    return Template(template)
+def compile_template(template: str, lock_authority: bool = False) -> Template:
+    return Template(template, lock_authority)
 
 
 def fill(template: str, values: MacroValues) -> str:

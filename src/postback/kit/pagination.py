@@ -12,7 +12,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Path, Query
 from pydantic import BaseModel
 
-from postback.kit.fields import MAX_ROW_ID, field_error
+from postback.kit.fields import MAX_ROW_ID, field_error, is_digits
 from postback.kit.ids import looks_like_click_id
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ def page_of(
 def int_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_ROW_ID:
+    if not is_digits(cursor) or int(cursor) > MAX_ROW_ID:
         raise field_error("cursor", "not a cursor this list returned")
     return int(cursor)
 

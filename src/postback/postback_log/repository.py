@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from postback.kit.ids import ulid_floor
+from postback.kit.ids import canonical_click_id, ulid_floor
 from postback.models import PostbackLogEntry
 from postback.postback_log.schemas import LogFilters
 
@@ -26,12 +26,16 @@ def list_entries(
         PostbackLogEntry.outcome: f.outcome,
         PostbackLogEntry.reason: f.reason,
         PostbackLogEntry.network_id: f.network_id,
-        PostbackLogEntry.click_id: f.clickid,
         PostbackLogEntry.conversion_id: f.conversion_id.upper() if f.conversion_id else None,
     }
     for column, value in equal.items():
         if value is not None:
             query = query.where(column == value)
+    if f.clickid is not None:
+        # A ULID is logged in upper case whatever case it came in; older rows kept it as sent.
+        query = query.where(
+            PostbackLogEntry.click_id.in_({f.clickid, canonical_click_id(f.clickid)})
+        )
     # received_at has no index: the id range (a ULID made while the postback is processed,
     # at or after its arrival) narrows by the primary key, received_at then decides exactly.
     if f.from_ is not None:

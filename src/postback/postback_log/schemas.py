@@ -16,7 +16,9 @@ class LogFilters(Filters):
     outcome: str | None = Field(default=None, max_length=12, description="e.g. accepted")
     reason: str | None = Field(default=None, max_length=40, description="e.g. unknown_click")
     network_id: RowId | None = None
-    clickid: str | None = Field(default=None, max_length=255, description="As received")
+    clickid: str | None = Field(
+        default=None, max_length=255, description="As received, or a click ID in any case"
+    )
     conversion_id: str | None = Field(default=None, max_length=26)
     from_: UtcDatetime | None = Field(default=None, alias="from", description="Inclusive")
     to: UtcDatetime | None = Field(default=None, description="Exclusive")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from postback.models import TOKEN_NAME_MAX, TOKEN_VALUE_MAX
 from postback.reports.periods import PER_DAY, q_of
 
 # Conversion metric vector, in this order everywhere (rollup columns, sums, deltas).
@@ -71,8 +72,19 @@ def report_tokens(tokens: dict[str, Any] | None, external_id: str | None) -> dic
     if not tokens:
         return {}
     return {
-        str(k): str(v) for k, v in tokens.items() if not (external_id and str(v) == external_id)
+        _bounded(str(k), TOKEN_NAME_MAX): _bounded(str(v), TOKEN_VALUE_MAX)
+        for k, v in tokens.items()
+        if not (external_id and str(v) == external_id)
     }
+
+
+def _bounded(text: str, width: int) -> str:
+    # A click stored by an older version (or through another path) may hold a token longer
+    # than the report's column, or a NUL, which PostgreSQL refuses: such a token would fail
+    # its slice of the fold on every retry. New clicks are bounded when they are made.
+    if len(text) > width:
+        text = text[:width]
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def visitor_key(row: Any) -> tuple[int, str, int]:

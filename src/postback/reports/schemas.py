@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from postback.kit.errors import Unprocessable
-from postback.kit.fields import has_nul
+from postback.kit.fields import has_nul, is_digits
 from postback.reports.dimensions import ID_DIMS, canonical
 from postback.reports.periods import QUARTER, TIME_UNITS
 
@@ -131,7 +131,7 @@ def _filters(params: Mapping[str, Sequence[str]], errors: _Errors) -> dict[str, 
             continue
         values = [v.strip() for item in raw for v in item.split(",") if v.strip()]
         if dim in ID_DIMS:
-            if not all(v.isdigit() and len(v) < 10 for v in values):
+            if not all(is_digits(v, 9) for v in values):
                 errors.add(name, "must be ids, e.g. 3 or 3,4")
                 continue
             filters[dim] = tuple(int(v) for v in values)
@@ -195,7 +195,7 @@ def _page(one: Mapping[str, str], errors: _Errors, paginate: bool) -> tuple[int 
         raw = one.get(name)
         if raw is None:
             continue
-        if not raw.isdigit() or (name == "limit" and not 1 <= int(raw) <= MAX_LIMIT):
+        if not is_digits(raw) or (name == "limit" and not 1 <= int(raw) <= MAX_LIMIT):
             bound = f"1 to {MAX_LIMIT}" if name == "limit" else "0 or more"
             errors.add(name, f"must be a whole number, {bound}")
         elif name == "limit":
