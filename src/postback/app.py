@@ -17,6 +17,7 @@ from typing import Any
 
 from postback.api import create_api
 from postback.api_keys.service import bootstrap_admin_key
+from postback.clicks.fraud import configure as configure_fraud
 from postback.clicks.lander import handle_lander_click
 from postback.clicks.redirect import handle_click
 from postback.clicks.visitor import warm_up
@@ -70,6 +71,7 @@ class PostbackApp:
         self.runtime = Runtime.create(self.settings)
         self.runtime.start()
         self.api.state.runtime = self.runtime
+        configure_fraud(self.settings)  # the data-centre ranges, before the freeze too
         warm_up()
         # Everything loaded so far (modules, the API's routes and models, the GeoIP data)
         # lives as long as the process: out of the collector's sight, a full collection scans

@@ -48,6 +48,20 @@ class Settings(BaseSettings):
     # Trust X-Forwarded-For from these proxies (comma-separated IPs); empty means trust nobody.
     trusted_proxies: str = ""
 
+    # Fraud signals (docs/fraud.md): flagged traffic is recorded and reported, never refused.
+    # Clicks from one IP past this many in the window get `ip_burst` (counted per server
+    # process); 0 turns the signal off.
+    fraud_burst_clicks: int = 20
+    fraud_burst_window: timedelta = timedelta(minutes=1)
+    # A conversion sooner than this after its click gets `fast_conversion`; 0 turns it off.
+    fraud_fast_conversion: timedelta = timedelta(seconds=10)
+    # A payout above this many times the offer's default payout gets `payout_outlier`; 0: off.
+    fraud_payout_outlier_factor: int = 10
+    # `datacenter_ip` from the cloud providers' ranges shipped with the package, plus the
+    # CIDRs of this file (one a line), if named.
+    fraud_datacenter_ips: bool = True
+    fraud_datacenter_ranges_file: str = ""
+
     # Outbound postbacks (deliveries).
     outbound_timeout: timedelta = timedelta(seconds=10)
     # Private, loopback and link-local destinations are refused unless listed here (CIDRs).

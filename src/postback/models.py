@@ -114,6 +114,8 @@ class TrafficSource(Timestamped, Base):
     postback_disabled_reason: Mapped[str | None] = mapped_column(String(200))
     # First failure since the last success; a destination failing for days gets paused.
     postback_failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Conversions carrying any of these fraud flags (bits, fraud/flags.py) are not sent.
+    postback_skip_flags: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -204,6 +206,8 @@ class Click(Base):
     tokens: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Fraud signals, bits of fraud/flags.py's Flag (0: none).
+    flags: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index(None, "campaign_id", "created_at"),)
 
@@ -246,6 +250,8 @@ class Conversion(Base):
     fx_date: Mapped[str | None] = mapped_column(String(10))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Fraud signals: the click's and the conversion's own (fraud/flags.py), set once.
+    flags: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("click_id", "event", "dedupe_key"),
@@ -437,15 +443,20 @@ _KEY = ("level", "q", "is_test", "campaign_id", "traffic_source_id")
 _GEO = ("country", "device", "os", "browser")
 
 
-class ReportClickCampaign(_ClickMetrics, Base):
+class _Flagged:
+    # The rows' fraud flags (fraud/flags.py), last in the key (migration 0018).
+    flags: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ReportClickCampaign(_Flagged, _ClickMetrics, Base):
     __tablename__ = "report_click_campaign"
     offer_id: Mapped[int] = mapped_column(Integer)
-    __table_args__ = (PrimaryKeyConstraint(*_KEY, "offer_id"),)
+    __table_args__ = (PrimaryKeyConstraint(*_KEY, "offer_id", "flags"),)
 
 
-class ReportClickGeo(_Geo, _ClickMetrics, Base):
+class ReportClickGeo(_Flagged, _Geo, _ClickMetrics, Base):
     __tablename__ = "report_click_geo"
-    __table_args__ = (PrimaryKeyConstraint(*_KEY, *_GEO),)
+    __table_args__ = (PrimaryKeyConstraint(*_KEY, *_GEO, "flags"),)
 
 
 class ReportClickToken(_Token, _ClickMetrics, Base):
@@ -453,20 +464,22 @@ class ReportClickToken(_Token, _ClickMetrics, Base):
     __table_args__ = (PrimaryKeyConstraint("level", "name", *_KEY[1:], "value"),)
 
 
-class ReportConversionCampaign(_ConversionMetrics, Base):
+class ReportConversionCampaign(_Flagged, _ConversionMetrics, Base):
     """report_conversions without the click's country, device, OS and browser: a few rows per
     hour, for reports by campaign, traffic source, offer, network and time."""
 
     __tablename__ = "report_conversion_campaign"
     offer_id: Mapped[int] = mapped_column(Integer)
     # basis before q: a report asks for one basis at a time and reads only its rows.
-    __table_args__ = (PrimaryKeyConstraint("level", "basis", *_KEY[1:], "offer_id", "event"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("level", "basis", *_KEY[1:], "offer_id", "event", "flags"),
+    )
 
 
-class ReportConversion(_Geo, _ConversionMetrics, Base):
+class ReportConversion(_Flagged, _Geo, _ConversionMetrics, Base):
     __tablename__ = "report_conversions"
     offer_id: Mapped[int] = mapped_column(Integer)
-    __table_args__ = (PrimaryKeyConstraint(*_KEY, "basis", "offer_id", *_GEO, "event"),)
+    __table_args__ = (PrimaryKeyConstraint(*_KEY, "basis", "offer_id", *_GEO, "event", "flags"),)
 
 
 class ReportConversionToken(_Token, _ConversionMetrics, Base):

@@ -237,6 +237,7 @@ _CLICK_COLUMNS = (
     "cost_micros",
     "is_test",
     "lander_id",
+    "flags",
 )
 
 

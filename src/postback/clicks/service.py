@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from postback.clicks.fraud import click_flags
 from postback.clicks.schemas import CampaignRoute, LanderRoute, OfferRoute, PathRoute
 from postback.clicks.visitor import Visitor
 from postback.kit import macros
@@ -127,6 +128,7 @@ def new_click(
         "device": device.device,
         "os": device.os,
         "browser": device.browser,
+        "flags": click_flags(visitor),  # before the rules: a rule may route on them
     }
     path = choose_path(route, row, tokens)
     if path is None:

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Connection
 
 from postback.conversions import repository
+from postback.conversions.fraud import conversion_flags
 from postback.conversions.fx import DEFAULT_MAX_AGE, Rate, StaleRate, UnknownCurrency, rates
 from postback.conversions.ledger import Change, first_change, postback_may_change, repeat_change
 from postback.conversions.parsing import Refused
@@ -54,6 +55,9 @@ class Recording:
     origin: Origin
     is_test: bool
     max_rate_age: timedelta = DEFAULT_MAX_AGE
+    # The converting browser's IP, for a conversion a browser reports itself (conversions/
+    # fraud.py); a server postback's visitor IP is read from its parameters instead.
+    user_ip: str | None = None
 
 
 @dataclass(slots=True)
@@ -108,6 +112,9 @@ def make_draft(rec: Recording) -> Draft:
         "fx_date": rate.on.isoformat() if rate.on else None,
         "params": params,
         "is_test": rec.is_test,
+        "flags": conversion_flags(
+            rec.conn, click, now, payout_micros, params, rec.account_currency, rec.user_ip
+        ),
     }
     return Draft(rec, row, mode, first)
 
@@ -207,6 +214,7 @@ def apply_change(
         "payout_micros": change.payout_micros,
         "txid": existing.txid,
         "is_test": existing.is_test,
+        "flags": existing.flags,
     }
     return queue_delivery(conn, at, click, updated, account_currency)
 
@@ -240,8 +248,9 @@ def queue_delivery(
     conn: Connection, at: datetime, click: ClickRecord, row: dict[str, Any], currency: str
 ) -> bool:
     """Outbox: the outbound postback is queued in the conversion's own transaction. Test
-    conversions are never sent. True when a delivery was queued."""
-    if row["is_test"] or not click.source_wants(row["event"], row["status"]):
+    conversions are never sent, nor those with a fraud flag the source skips. True when a
+    delivery was queued."""
+    if row["is_test"] or not click.source_wants(row["event"], row["status"], row["flags"]):
         return False
     assert click.source_postback_url is not None
     values = macro_values(click, row, currency)

@@ -70,10 +70,14 @@ class ClickRecord:
     source_statuses: tuple[str, ...] = ()
     source_status_names: dict[str, str] = field(default_factory=dict)
     source_signs: bool = False
+    ip: str | None = None
+    country: str | None = None
+    flags: int = 0  # the click's fraud flags
+    source_skip_flags: int = 0  # conversions with any of these fire no outbound postback
 
-    def source_wants(self, event: str, status: str) -> bool:
-        """Does the traffic source's postback fire for this event and status?"""
-        if not self.source_postback_url:
+    def source_wants(self, event: str, status: str, flags: int = 0) -> bool:
+        """Does the traffic source's postback fire for this event, status and fraud flags?"""
+        if not self.source_postback_url or flags & self.source_skip_flags:
             return False
         if self.source_events and event not in self.source_events:
             return False

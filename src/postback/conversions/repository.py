@@ -86,6 +86,10 @@ _CLICK = (
         TrafficSource.postback_signing_secret,
         Campaign.cost_model,
         Campaign.cost_micros,
+        Click.ip,
+        Click.country,
+        Click.flags,
+        TrafficSource.postback_skip_flags,
     )
     .outerjoin(Offer, Offer.id == Click.offer_id)
     .outerjoin(Campaign, Campaign.id == Click.campaign_id)
@@ -143,7 +147,8 @@ def prefetch_clicks(conn: Connection, click_ids: list[str]) -> None:
 
 def _click_record(row: Any) -> ClickRecord:
     (cid, created, campaign, offer, source, external, tokens, is_test, network, payout,
-     currency, url, events, statuses, names, signing, cost_model, cost_micros) = row  # fmt: skip
+     currency, url, events, statuses, names, signing, cost_model, cost_micros, ip, country,
+     flags, skip_flags) = row  # fmt: skip
     source_events, source_statuses, source_status_names = _source_rules(events, statuses, names)
     return ClickRecord(
         cid,
@@ -163,6 +168,10 @@ def _click_record(row: Any) -> ClickRecord:
         source_statuses,
         source_status_names,
         bool(signing),
+        ip,
+        country,
+        flags or 0,
+        skip_flags or 0,
     )
 
 
@@ -213,7 +222,7 @@ _CONVERSION_COLUMNS = (
     "id", "click_id", "dedupe_key", "created_at", "updated_at", "click_at", "campaign_id",
     "offer_id", "network_id", "traffic_source_id", "event", "txid", "status", "payout_micros",
     "revenue_micros", "commission_micros", "cost_micros", "original_amount",
-    "original_currency", "fx_rate", "fx_date", "params", "is_test",
+    "original_currency", "fx_rate", "fx_date", "params", "is_test", "flags",
 )  # fmt: skip
 _INSERT_CONVERSION = DriverInsert(
     _TABLES["conversions"],
@@ -231,6 +240,7 @@ _EXISTING = select(
     Conversion.cost_micros,
     Conversion.is_test,
     Conversion.txid,
+    Conversion.flags,
 ).where(
     Conversion.click_id == bindparam("click_id"),
     Conversion.event == bindparam("event"),
@@ -336,6 +346,15 @@ def claim_signature(
     back, takes the signature itself)."""
     row = {"network_id": network_id, "signature": signature, "expires_at": expires_at}
     return _INSERT_SIGNATURE.execute(conn, row) == 1
+
+
+_USER_IPS = select(Conversion.params).where(Conversion.click_id == bindparam("click_id"))
+
+
+def conversion_params_of_click(conn: Connection, click_id: str) -> list[Any]:
+    """The params of a click's conversions so far (a click has a handful at most: one per
+    event or txid), for the user IPs they were reported from."""
+    return [_json(row[0]) for row in conn.execute(_USER_IPS, {"click_id": click_id})]
 
 
 def purge_signatures(conn: Connection, now: datetime) -> None:

@@ -88,15 +88,16 @@ def _add(acc: Acc, key: tuple[Any, ...], metrics: Sequence[int]) -> None:
 
 
 # Key layouts (rollup primary key without `level`), in the tables' primary-key order:
-#   click campaign: q, is_test, campaign, source, offer
-#   click geo:      q, is_test, campaign, source, country, device, os, browser
+#   click campaign: q, is_test, campaign, source, offer, flags
+#   click geo:      q, is_test, campaign, source, country, device, os, browser, flags
 #   click tokens:   name, q, is_test, campaign, source, value
 # tests/test_reports.py checks that these equal the tables' keys.
 CLICK_LAYOUTS = (
-    ("q", "is_test", "campaign_id", "traffic_source_id", "offer_id"),
-    ("q", "is_test", "campaign_id", "traffic_source_id", "country", "device", "os", "browser"),
+    ("q", "is_test", "campaign_id", "traffic_source_id", "offer_id", "flags"),
+    ("q", "is_test", "campaign_id", "traffic_source_id", "country", "device", "os", "browser",
+     "flags"),
     ("name", "q", "is_test", "campaign_id", "traffic_source_id", "value"),
-)
+)  # fmt: skip
 
 
 def _token_dict(text: str) -> Any:
@@ -118,7 +119,7 @@ def fold_clicks(
     count = 0
     for row in rows:
         (ident, q, campaign, offer, source, country, device, os_, browser, ip, tokens,
-         external_id, cost, is_test) = row  # fmt: skip
+         external_id, cost, is_test, flags) = row  # fmt: skip
         count += 1
         visitor = (campaign, ip or ident, q // PER_DAY)
         if visitor in seen:
@@ -130,7 +131,8 @@ def fold_clicks(
         cost = cost or 0
         test = bool(is_test)
         source = source or 0
-        key: tuple[Any, ...] = (q, test, campaign, source, offer or 0)
+        flags = flags or 0
+        key: tuple[Any, ...] = (q, test, campaign, source, offer or 0, flags)
         slot = camp.get(key)
         if slot is None:
             camp[key] = [1, unique, cost]
@@ -138,7 +140,8 @@ def fold_clicks(
             slot[0] += 1
             slot[1] += unique
             slot[2] += cost
-        key = (q, test, campaign, source, country or "", device or "", os_ or "", browser or "")
+        geo_key = (country or "", device or "", os_ or "", browser or "", flags)
+        key = (q, test, campaign, source, *geo_key)
         slot = geo.get(key)
         if slot is None:
             geo[key] = [1, unique, cost]
@@ -160,9 +163,9 @@ def fold_clicks(
 
 
 CONVERSION_LAYOUTS = (
-    ("basis", "q", "is_test", "campaign_id", "traffic_source_id", "offer_id", "event"),
+    ("basis", "q", "is_test", "campaign_id", "traffic_source_id", "offer_id", "event", "flags"),
     ("q", "is_test", "campaign_id", "traffic_source_id", "basis", "offer_id",
-     "country", "device", "os", "browser", "event"),
+     "country", "device", "os", "browser", "event", "flags"),
     ("name", "q", "is_test", "campaign_id", "traffic_source_id", "basis", "value", "event"),
 )  # fmt: skip
 
@@ -177,8 +180,9 @@ def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, l
         count += fact.basis == 0
         d = fact.dims
         base = (fact.q, fact.is_test, d["campaign_id"], d["traffic_source_id"], fact.basis)
-        _add(camp, (fact.basis, *base[:-1], d["offer_id"], fact.event), fact.metrics)
-        geo = (d["offer_id"], d["country"], d["device"], d["os"], d["browser"], fact.event)
+        flags = d["flags"]
+        _add(camp, (fact.basis, *base[:-1], d["offer_id"], fact.event, flags), fact.metrics)
+        geo = (d["offer_id"], d["country"], d["device"], d["os"], d["browser"], fact.event, flags)
         _add(conv, (*base, *geo), fact.metrics)
         for name, value in fact.tokens.items():
             _add(tok, (name, *base, value, fact.event), fact.metrics)
@@ -319,7 +323,7 @@ def _count_earlier_days(
     was already counted that day: report_visitors keeps only the watermark's day, so the raw
     clicks tell. (A late click never takes the credit from a click already folded; the day's
     count of unique visitors stays exact.)"""
-    for ident, q, campaign, *_dims, ip, _tokens, _ext, _cost, _test in clicks:
+    for ident, q, campaign, *_dims, ip, _tokens, _ext, _cost, _test, _flags in clicks:
         visitor = (campaign, ip or ident, q // PER_DAY)
         earlier = ip and visitor[2] < day and visitor not in seen
         if earlier and queries.visitor_counted(conn, campaign, ip, visitor[2], ident):

@@ -31,10 +31,12 @@ COLUMNS = {
     "device": "device",
     "os": "os",
     "browser": "browser",
+    "fraud": "flags",
 }
+FRAUD = "fraud"  # the fraud flags: values are reason codes (fraud/flags.py), "none" or "any"
 ID_DIMS = frozenset({"campaign", "traffic_source", "offer", "lander", "network"})
 # Other names users reach for.
-ALIASES = {"landing_page": "lander", "lp": "lander"}
+ALIASES = {"landing_page": "lander", "lp": "lander", "flag": "fraud", "flags": "fraud"}
 # Common tokens may be named bare (group_by=zone); any token works as token.<name>.
 TOKEN_ALIASES = frozenset(
     {"zone", "placement", "creative", "site", "keyword"} | {f"sub{i}" for i in range(1, 11)}
@@ -83,14 +85,16 @@ class Family:
 _BASE = frozenset({"campaign_id", "traffic_source_id"})
 _GEO = frozenset({"country", "device", "os", "browser"})
 
+# The fraud flags are kept by the campaign and geo rollups, not by the token ones: a report by
+# a token and flags folds the raw rows.
 CLICK_FAMILIES = (
-    Family(ReportClickCampaign.__table__, _BASE | {"offer_id"}),  # type: ignore[arg-type]
-    Family(ReportClickGeo.__table__, _BASE | _GEO),  # type: ignore[arg-type]
+    Family(ReportClickCampaign.__table__, _BASE | {"offer_id", "flags"}),  # type: ignore[arg-type]
+    Family(ReportClickGeo.__table__, _BASE | _GEO | {"flags"}),  # type: ignore[arg-type]
     Family(ReportClickToken.__table__, _BASE, token=True),  # type: ignore[arg-type]
 )
 CONVERSION_FAMILIES = (
-    Family(ReportConversionCampaign.__table__, _BASE | {"offer_id"}),  # type: ignore[arg-type]
-    Family(ReportConversion.__table__, _BASE | {"offer_id"} | _GEO),  # type: ignore[arg-type]
+    Family(ReportConversionCampaign.__table__, _BASE | {"offer_id", "flags"}),  # type: ignore[arg-type]
+    Family(ReportConversion.__table__, _BASE | {"offer_id", "flags"} | _GEO),  # type: ignore[arg-type]
     Family(ReportConversionToken.__table__, _BASE, token=True),  # type: ignore[arg-type]
 )
 

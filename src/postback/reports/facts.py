@@ -63,6 +63,8 @@ def dims_of(row: Any, network_of: dict[int, int]) -> dict[str, Any]:
         "device": row.device or "",
         "os": row.os or "",
         "browser": row.browser or "",
+        # A click's own flags; a ledger row's are its conversion's (the click's and its own).
+        "flags": row.flags or 0,
     }
 
 

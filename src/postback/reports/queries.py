@@ -70,6 +70,7 @@ _CLICK_COLUMNS = (
     Click.cost_micros,
     Click.is_test,
     Click.lander_id,
+    Click.flags,
 )
 
 
@@ -88,7 +89,7 @@ def fold_click_rows(conn: Connection, since: datetime, until: datetime) -> Seque
     reads them: the 15-minute bucket `q` instead of created_at (the same floor as `q_of`, taken
     in SQL), tokens as their JSON text, and no result processing (it cost more than the fold's
     own sums): (id, q, campaign, offer, source, country, device, os, browser, ip, tokens,
-    external_id, cost, is_test)."""
+    external_id, cost, is_test, flags)."""
     query = _fold_click_select(conn).where(
         Click.id >= ulid_floor(since - ID_SLACK),
         Click.id < ulid_floor(until + ID_SLACK),
@@ -132,6 +133,7 @@ def _fold_click_select(conn: Connection, *extra: Any) -> Any:
         Click.external_id,
         type_coerce(Click.cost_micros, Integer),
         type_coerce(Click.is_test, Integer),
+        Click.flags,
         *extra,
     )
 
@@ -150,6 +152,7 @@ def _ledger_select() -> Any:
             Conversion.traffic_source_id,
             Conversion.event,
             Conversion.is_test,
+            Conversion.flags,
             Click.lander_id,
             Click.country,
             Click.device,

@@ -12,9 +12,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from postback.fraud import flags
 from postback.kit.errors import Unprocessable
 from postback.kit.fields import has_nul, is_digits
-from postback.reports.dimensions import ID_DIMS, canonical
+from postback.reports.dimensions import FRAUD, ID_DIMS, canonical
 from postback.reports.periods import QUARTER, TIME_UNITS
 
 MAX_GROUP_BY = 3
@@ -135,6 +136,13 @@ def _filters(params: Mapping[str, Sequence[str]], errors: _Errors) -> dict[str, 
                 errors.add(name, "must be ids, e.g. 3 or 3,4")
                 continue
             filters[dim] = tuple(int(v) for v in values)
+        elif dim == FRAUD:
+            wrong = flags.unknown(values)
+            if wrong:
+                known = ", ".join([*flags.NAMES, flags.NONE, flags.ANY])
+                errors.add(name, f"{wrong[0]!r} is not a fraud flag; one of {known}")
+                continue
+            filters[dim] = tuple(v.lower() for v in values)
         else:
             filters[dim] = tuple(values)
     return filters

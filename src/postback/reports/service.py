@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, or_
 from sqlalchemy.orm import Session
 
+from postback.fraud import flags
 from postback.kit.fields import field_error
 from postback.reports import queries
 from postback.reports.aggregator import collector_paused
@@ -24,6 +25,7 @@ from postback.reports.dimensions import (
     CLICK_FAMILIES,
     COLUMNS,
     CONVERSION_FAMILIES,
+    FRAUD,
     ID_DIMS,
     Family,
     choose,
@@ -167,7 +169,10 @@ def _fact_values(fact: Fact, run: _Run) -> dict[str, Any] | None:
 
 
 def _passes(values: dict[str, Any], filters: dict[str, tuple[Any, ...]]) -> bool:
-    return all(values[dim] in allowed for dim, allowed in filters.items())
+    return all(
+        flags.matches(values[dim], allowed) if dim == FRAUD else values[dim] in allowed
+        for dim, allowed in filters.items()
+    )
 
 
 def _rollup(
@@ -231,7 +236,7 @@ def _columns(
         else:
             exprs[dim] = table.c[COLUMNS[dim]]
     for dim, allowed in q.filters.items():  # never a time unit (schemas)
-        where.append(exprs[dim].in_(allowed))
+        where.append(_flag_filter(exprs[dim], allowed) if dim == FRAUD else exprs[dim].in_(allowed))
     event = [("event", table.c.event)] if basis is not None else []
 
     def keys_of(bucket: Any) -> list[tuple[str, Any]]:
@@ -241,6 +246,18 @@ def _columns(
         return [(f"g{i}", expr(d)) for i, d in enumerate(q.group_by)] + event
 
     return keys_of, where, source
+
+
+def _flag_filter(column: Any, wanted: tuple[Any, ...]) -> Any:
+    """Rows with any of the wanted flags (`none`: rows with no flag): one bitwise AND, which
+    SQLite and PostgreSQL both have."""
+    terms = []
+    mask = flags.mask_of(w for w in wanted if w != flags.NONE)
+    if mask:
+        terms.append(column.op("&")(mask) != 0)
+    if flags.NONE in wanted:
+        terms.append(column == 0)
+    return or_(*terms)
 
 
 # --- output ------------------------------------------------------------------------------
@@ -272,6 +289,8 @@ def _natural(value: Any) -> tuple[int, Any]:
 def _dimension(dim: str, value: Any, run: _Run, named: dict[str, dict[int, str]]) -> dict[str, Any]:
     if dim in TIME_UNITS:
         return {dim: label(dim, int(value), run.query.zone)}
+    if dim == FRAUD:
+        return {dim: flags.label(int(value))}
     if dim in ID_DIMS:
         ident = int(value) or None
         return {dim: ident, f"{dim}_name": named[dim].get(ident) if ident else None}
