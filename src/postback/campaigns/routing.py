@@ -3,7 +3,7 @@
 Stored as JSON on the campaign row (one read on the click path):
 paths = [{"name", "weight", "landers": [[id, weight]], "offers": [[id, weight]]}]
 rules = [{"name", "when": {"country": [...], "device": [...], "os": [...], "browser": [...],
-          "tokens": {"name": [...]}}, "path": "name"}]
+          "tokens": {"name": [...]}, "flags": [...]}, "path": "name"}]
 Every id is checked on save; offers and landers are archived, never deleted.
 """
 
@@ -122,6 +122,8 @@ def _stored_conditions(when: ConditionsIn) -> dict[str, Any]:
             out[name] = sorted({v.strip().lower() for v in values})
     if when.tokens:
         out["tokens"] = {name: sorted(set(values)) for name, values in when.tokens.items()}
+    if when.flags:
+        out["flags"] = sorted(set(when.flags))
     return out
 
 

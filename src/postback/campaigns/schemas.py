@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from postback.fraud.schemas import FlagList
 from postback.kit.fields import (
     Amount,
     HttpUrlText,
@@ -138,6 +139,10 @@ class ConditionsIn(Input):
     browser: ConditionValues | None = None
     tokens: dict[str, ConditionValues] | None = Field(
         default=None, description='Token values by name, e.g. {"zone": ["123", "456"]}'
+    )
+    flags: FlagList | None = Field(
+        default=None,
+        description="Any of these fraud flags, e.g. bot, datacenter_ip; any: any flag at all",
     )
 
     @model_validator(mode="after")

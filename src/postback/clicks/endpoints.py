@@ -18,6 +18,7 @@ from postback.clicks import queries, service
 from postback.clicks.redirect import get_route
 from postback.clicks.schemas import ClickCreate, ClickCreated
 from postback.clicks.visitor import visitor_from
+from postback.fraud.schemas import FlagsOut
 from postback.kit.deps import RuntimeDep
 from postback.kit.errors import Conflict, NotFound, PostbackError
 from postback.kit.fields import MicrosText, Output, UtcDatetime, field_error, has_nul
@@ -54,6 +55,7 @@ class ClickOut(Output):
     tokens: dict[str, Any]
     cost: MicrosText = Field(validation_alias="cost_micros")
     test: bool = Field(validation_alias="is_test")
+    flags: FlagsOut
 
 
 @router.post("", status_code=201, response_model=ClickCreated)
@@ -85,6 +87,7 @@ async def create_click(body: ClickCreate, runtime: RuntimeDep) -> ClickCreated:
         external_id=click.row["external_id"],
         country=click.row["country"],
         device=click.row["device"],
+        flags=click.row["flags"],
     )
 
 

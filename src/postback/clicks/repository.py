@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from postback.clicks.schemas import CampaignRoute, LanderRoute, OfferRoute, PathRoute, RuleRoute
+from postback.fraud import flags
 from postback.kit.rows import DriverInsert
 from postback.models import (
     Campaign,
@@ -110,6 +111,7 @@ def _rule(rule: dict[str, Any], path: PathRoute) -> RuleRoute:
         values("os"),
         values("browser"),
         tokens,
+        flags.mask_of(when.get("flags") or ()),
     )
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from postback.fraud.schemas import FlagsOut
+
 
 @dataclass(frozen=True, slots=True)
 class OfferRoute:
@@ -61,10 +63,12 @@ class RuleRoute:
     os: frozenset[str] | None
     browser: frozenset[str] | None
     tokens: tuple[tuple[str, frozenset[str]], ...]
+    flags: int = 0  # any of these fraud flags (bits); 0: no condition
 
     def matches(self, row: dict[str, Any], tokens: dict[str, str]) -> bool:
         return (
-            _in(self.country, row["country"], upper=True)
+            (not self.flags or bool(row["flags"] & self.flags))
+            and _in(self.country, row["country"], upper=True)
             and _in(self.device, row["device"])
             and _in(self.os, row["os"])
             and _in(self.browser, row["browser"])
@@ -144,3 +148,4 @@ class ClickCreated(BaseModel):
     external_id: str | None
     country: str | None
     device: str | None
+    flags: FlagsOut = Field(default_factory=list)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
+from postback.fraud.schemas import FlagsOut
 from postback.kit.fields import (
     Amount,
     ConversionStatus,
@@ -72,6 +73,7 @@ class ConversionOut(Output):
     fx_date: str | None
     params: dict[str, Any]
     test: bool = Field(validation_alias="is_test")
+    flags: FlagsOut
 
 
 class StatusChangeOut(Output):

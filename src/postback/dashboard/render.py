@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from postback.dashboard import formatting
 from postback.dashboard.nav import nav_links
 from postback.dashboard.static import static_url
+from postback.fraud import flags
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -50,6 +51,7 @@ env.filters.update(
     money_micros=formatting.money_micros,
     number=formatting.number,
     percent=formatting.percent,
+    fraud_signals=flags.explained,  # a stored bitmask as codes and plain words
 )
 
 

@@ -53,6 +53,7 @@ DIMENSIONS: dict[str, str] = {
     "device": "Device",
     "os": "OS",
     "browser": "Browser",
+    "fraud": "Fraud flags",
     "day": "Day",
     "hour": "Hour",
     "week": "Week",

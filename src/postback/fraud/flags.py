@@ -62,8 +62,9 @@ def label(flags: int) -> str:
     return ",".join(_names(flags)) if flags else NONE
 
 
-def words_of(flags: int) -> list[str]:
-    return [WORDS[flag] for flag in Flag if flags & flag]
+def explained(flags: int) -> list[tuple[str, str]]:
+    """(reason code, plain words) of each flag set, for the dashboard."""
+    return [(str(flag.name).lower(), WORDS[flag]) for flag in Flag if flags & flag]
 
 
 def unknown(names: Iterable[str], *, extra: tuple[str, ...] = (NONE, ANY)) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from postback.fraud.schemas import FlagList, FlagsOut
 from postback.kit.fields import (
     ConversionStatus,
     EventName,
@@ -40,6 +41,7 @@ EventList = Annotated[list[EventName], Field(max_length=50)]
 StatusList = Annotated[list[ConversionStatus], Field(max_length=5)]
 Setting = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Settings = Annotated[dict[ParamName, Setting], Field(max_length=20)]
+SKIP_HELP = "Conversions with any of these fraud flags fire no postback (any: every flag)"
 VARIANT_HELP = "Build postback_url from the template's variant, e.g. 'with_payout'"
 SETTINGS_HELP = 'The variant\'s settings, e.g. {"account": "myname"}'
 StatusNames = Annotated[
@@ -77,6 +79,7 @@ class TrafficSourceCreate(Input):
     postback_signing_secret: WebhookSecret | None = Field(
         default=None, description="Sign postbacks the Standard Webhooks way (sent as POST)"
     )
+    postback_skip_flags: FlagList = Field(default_factory=list, description=SKIP_HELP)
 
 
 class TrafficSourceUpdate(Patch):
@@ -91,6 +94,7 @@ class TrafficSourceUpdate(Patch):
     postback_statuses: Annotated[StatusList | None, NotNull] = None
     postback_status_names: Annotated[StatusNames | None, NotNull] = None
     postback_signing_secret: WebhookSecret | None = None
+    postback_skip_flags: Annotated[FlagList | None, NotNull] = None
     archived: Annotated[bool | None, NotNull] = None
 
 
@@ -104,6 +108,7 @@ class TrafficSourceOut(Output):
     postback_events: list[str]
     postback_statuses: list[str]
     postback_status_names: dict[str, str]
+    postback_skip_flags: FlagsOut = Field(description=SKIP_HELP)
     postback_signing_secret: str | None = Field(description="Masked in lists")
     postback_disabled_at: UtcDatetime | None = Field(
         description="Set when the receiver said 410 Gone or failed for days; an edit clears it"

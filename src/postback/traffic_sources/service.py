@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from postback.fraud import flags
 from postback.kit import linter
 from postback.kit.errors import NotFound
 from postback.kit.fields import field_error
@@ -29,6 +30,7 @@ def create(session: Session, body: TrafficSourceCreate) -> TrafficSource:
     if template.source and template.source.cost_param and "cost_param" not in given:
         data["cost_param"] = template.source.cost_param
     data.update(_generated_postback(template, body.model_dump(include=given)))
+    data["postback_skip_flags"] = flags.mask_of(body.postback_skip_flags)
     if data.get("postback_url"):
         linter.enforce("postback_url", lint_postback(data["postback_url"], body.template))
     return repository.add(session, TrafficSource(**data))
@@ -94,6 +96,8 @@ def list_sources(
 def update(session: Session, source_id: int, body: TrafficSourceUpdate) -> TrafficSource:
     source = get(session, source_id)
     changes = body.changes()
+    if "postback_skip_flags" in changes:
+        changes["postback_skip_flags"] = flags.mask_of(changes["postback_skip_flags"])
     generate = {name: changes.pop(name) for name in _GENERATOR_FIELDS if name in changes}
     if "template" in changes or generate:
         template = source_template(changes.get("template", source.template))
