@@ -100,7 +100,7 @@ def _downgrade_pg(bind: Connection, table: str, keys: Sequence[str]) -> None:
     old = sa.Table(table, sa.MetaData(), autoload_with=bind)
     metrics = [c.name for c in old.columns if c.name not in keys and c.name != "flags"]
     listed = ", ".join(keys)
-    sums = ", ".join(f"SUM({m})" for m in metrics)
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in metrics)
     bind.exec_driver_sql(
         f"CREATE TEMP TABLE _sum_{table} AS SELECT {listed}, {sums} FROM {table} GROUP BY {listed}"
     )
