@@ -1,12 +1,13 @@
 """The fraud signals of a click, worked out from what the redirect already has: the parsed user
-agent, the IP, and a per-process count of clicks per IP. No query, no I/O: a bot test on the
-cached parse, one cached bisect per IP (fraud/datacenter.py) and two dict operations."""
+agent, the IP's facts (country and data-centre range, cached together: clicks/visitor.py) and a
+per-process count of clicks per IP. No query, no I/O: a bot test on the cached parse, a field
+read, and two dict operations."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from postback.clicks.visitor import Visitor
+from postback.clicks.visitor import Visitor, ip_facts
 from postback.config import Settings
 from postback.fraud import datacenter, flags
 from postback.fraud.burst import BurstCounter
@@ -32,19 +33,20 @@ TOOLS = frozenset(
 # Plain ints on the click path: an IntFlag operation makes a new enum member each time.
 BOT, DATACENTER_IP, IP_BURST = int(Flag.BOT), int(Flag.DATACENTER_IP), int(Flag.IP_BURST)
 _burst = BurstCounter(flags.Thresholds().burst_clicks, flags.Thresholds().burst_window)
-_datacenter = flags.Thresholds().datacenter
 
 
 def configure(settings: Settings) -> None:
     """At start-up, before gc.freeze: the thresholds, the burst window and the IP ranges."""
-    global _burst, _datacenter
+    global _burst
     flags.configure(settings)
     limits = flags.thresholds()
     _burst = BurstCounter(limits.burst_clicks, limits.burst_window)
-    _datacenter = limits.datacenter
     datacenter.reset()
     if limits.datacenter:
         datacenter.load(_extra_ranges(settings.fraud_datacenter_ranges_file))
+    else:
+        datacenter.disable()
+    ip_facts.cache_clear()  # the facts cached so far may hold the other answer
 
 
 def _extra_ranges(path: str) -> list[str]:
@@ -58,10 +60,8 @@ def _extra_ranges(path: str) -> list[str]:
 def click_flags(visitor: Visitor) -> int:
     device = visitor.device
     found = BOT if device.device == "bot" or device.browser in TOOLS else 0
-    ip = visitor.ip
-    if ip:
-        if _datacenter and datacenter.is_datacenter(ip):
-            found |= DATACENTER_IP
-        if _burst.hit(ip):
-            found |= IP_BURST
+    if visitor.datacenter:
+        found |= DATACENTER_IP
+    if visitor.ip and _burst.hit(visitor.ip):
+        found |= IP_BURST
     return found

@@ -11,6 +11,7 @@ from functools import lru_cache
 from geoip2fast import GeoIP2Fast
 from ua_parser import parse as parse_ua
 
+from postback.fraud import datacenter
 from postback.kit.asgi import without_nul
 from postback.models import FAMILY_MAX, REFERRER_MAX, USER_AGENT_MAX
 
@@ -32,6 +33,7 @@ class Visitor:
     language: str | None
     country: str | None
     device: Device
+    datacenter: bool = False  # the IP is in a cloud provider's range (fraud/datacenter.py)
 
 
 def visitor_from(
@@ -40,14 +42,19 @@ def visitor_from(
     # A visitor is never refused for its headers: each is cut to its column (and kept free of
     # NUL, which PostgreSQL refuses), so that no click of a batch can fail its insert.
     ua = without_nul(user_agent[:USER_AGENT_MAX]) if user_agent else None
+    country, datacenter = ip_facts(ip) if ip else _NO_IP
     return Visitor(
         ip=ip,
         user_agent=ua,
         referrer=without_nul(referrer[:REFERRER_MAX]) if referrer else None,
         language=primary_language(accept_language),
-        country=country_of(ip) if ip else None,
+        country=country,
         device=device_of(ua or ""),
+        datacenter=datacenter,
     )
+
+
+_NO_IP: tuple[str | None, bool] = (None, False)
 
 
 def primary_language(accept_language: str | None) -> str | None:
@@ -83,7 +90,17 @@ def load_geo() -> GeoIP2Fast:
 
 
 @lru_cache(maxsize=65_536)
+def ip_facts(ip: str) -> tuple[str | None, bool]:
+    """The IP's country and whether it is a data centre's, in one cache: a second cache of
+    tens of thousands of IPs cost a click more than both lookups (memory, not arithmetic)."""
+    return _country(ip), datacenter.is_datacenter(ip)
+
+
 def country_of(ip: str) -> str | None:
+    return ip_facts(ip)[0]
+
+
+def _country(ip: str) -> str | None:
     code = load_geo().lookup(ip).country_code
     # The database answers "--" for private and unknown ranges and two-letter codes otherwise.
     return code if isinstance(code, str) and len(code) == 2 and code.isalpha() else None

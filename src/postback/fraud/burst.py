@@ -13,12 +13,13 @@ so an IP whose clicks are spread over N servers is flagged only past about N tim
 
 from __future__ import annotations
 
-import time
+from time import monotonic
 
 
 class BurstCounter:
     def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
+        # A limit of 0 turns the signal off: no count ever gets past the largest int.
+        self.limit = limit if limit > 0 else 2**63
         self.window = window
         self._start = 0.0
         self._current: dict[str, int] = {}
@@ -26,19 +27,23 @@ class BurstCounter:
 
     def hit(self, ip: str, now: float | None = None) -> bool:
         """Count a click from `ip`; True when it is past the limit in the sliding window."""
-        if self.limit <= 0:
-            return False
-        now = time.monotonic() if now is None else now
+        if now is None:
+            now = monotonic()
         elapsed = now - self._start
         if elapsed >= self.window:
-            # One window on: the current becomes the previous; two or more: both are empty.
-            self._previous = self._current if elapsed < 2 * self.window else {}
-            self._current = {}
-            self._start = now - elapsed % self.window if self._start else now
-            elapsed = now - self._start
-        count = self._current.get(ip, 0) + 1
-        self._current[ip] = count
-        before = self._previous.get(ip)
-        if before:
-            count += int(before * (1 - elapsed / self.window))
-        return count > self.limit
+            elapsed = self._roll(now, elapsed)
+        current = self._current
+        count = current.get(ip, 0) + 1
+        current[ip] = count
+        if count > self.limit:
+            return True
+        before = self._previous.get(ip, 0)
+        return before > 0 and count + before * (1 - elapsed / self.window) > self.limit
+
+    def _roll(self, now: float, elapsed: float) -> float:
+        """One window on, the current counts become the previous; two or more, both start
+        empty. Returns the time since the new window's start."""
+        self._previous = self._current if elapsed < 2 * self.window else {}
+        self._current = {}
+        self._start = now - elapsed % self.window if self._start else now
+        return now - self._start

@@ -12,7 +12,8 @@ environment variables and looks for its data in /var/lib. The file is a pickle o
 it is unpickled with every class refused, so it can hold nothing but data.
 
 The ranges are merged into sorted start and end arrays at start-up (before gc.freeze, with the
-GeoIP data: clicks/visitor.py warm_up): a lookup is one bisect.
+GeoIP data: clicks/visitor.py warm_up): a lookup is one bisect, made once per IP beside the
+GeoIP lookup and cached with it (clicks/visitor.py ip_facts).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import importlib.util
 import ipaddress
 import logging
 import pickle
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -102,18 +102,22 @@ def load(extra: list[str] | None = None) -> dict[int, Ranges]:
             net = ipaddress.ip_network(cidr, strict=False)
             found.append((net.version, int(net.network_address), int(net.broadcast_address)))
         _ranges = build(found)
-        is_datacenter.cache_clear()
     return _ranges
+
+
+def disable() -> None:
+    """No ranges at all: the datacenter_ip flag is off (a setting says so)."""
+    global _ranges
+    _ranges = build([])
 
 
 def reset() -> None:
     global _ranges
     _ranges = None
-    is_datacenter.cache_clear()
 
 
-@lru_cache(maxsize=65_536)  # like the GeoIP lookup: ad traffic repeats its IPs
 def is_datacenter(ip: str) -> bool:
+    """Uncached: the click path asks through clicks/visitor.py's cache of IP facts."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
