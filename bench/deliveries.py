@@ -96,7 +96,7 @@ def _conversion(cid: str, campaign_id: int, source_id: int, now: datetime) -> di
         "click_at": now, "campaign_id": campaign_id, "traffic_source_id": source_id,
         "event": "conversion", "status": "approved", "payout_micros": 1, "revenue_micros": 1,
         "commission_micros": 0, "original_amount": "1", "original_currency": "USD",
-        "fx_rate": "1", "params": {}, "is_test": False,
+        "fx_rate": "1", "params": {}, "is_test": False, "flags": 0,
     }  # fmt: skip
 
 

@@ -106,6 +106,7 @@ def click_row(rng: random.Random, at: datetime, campaigns: list[Any]) -> dict[st
         },
         "cost_micros": rng.choice((800, 1000, 1200, 1500)),
         "is_test": False,
+        "flags": 0,
     }
 
 
@@ -169,7 +170,7 @@ def _conversions(rng: random.Random, clicks: list[dict[str, Any]]) -> tuple[list
             "status": status, "payout_micros": payout, "revenue_micros": revenue,
             "cost_micros": cost, "commission_micros": 0, "original_amount": "1",
             "original_currency": "USD", "fx_rate": "1", "fx_date": None, "params": {},
-            "is_test": False,
+            "is_test": False, "flags": 0,
         })  # fmt: skip
         ledger.append({
             "conversion_id": conv_id, "at": at, "from_status": None, "to_status": status,

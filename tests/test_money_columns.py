@@ -122,7 +122,7 @@ def test_driver_inserts_take_every_money_column_at_its_maximum(live: LiveServer)
     click_row = {
         "id": cid, "created_at": now, "campaign_id": INT4_MAX, "offer_id": INT4_MAX,
         "lander_id": None, "traffic_source_id": INT4_MAX, "external_id": None, "tokens": {},
-        "cost_micros": INT8_MAX, "is_test": False, "ip": None, "user_agent": None,
+        "cost_micros": INT8_MAX, "is_test": False, "flags": 0, "ip": None, "user_agent": None,
         "referrer": None, "language": None, "country": None, "device": None, "os": None,
         "browser": None,
     }  # fmt: skip

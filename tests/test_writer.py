@@ -55,6 +55,7 @@ def click_row(**extra: Any) -> dict[str, Any]:
         "tokens": {"zone": "7"},
         "cost_micros": 0,
         "is_test": False,
+        "flags": 0,
         "lander_id": None,
         **extra,
     }

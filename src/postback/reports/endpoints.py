@@ -20,8 +20,8 @@ _DOC = (
     "Group by up to three of campaign, traffic_source, network, offer, country, device, os, "
     "browser, fraud (the fraud flags: bot, datacenter_ip, ..., none), token.<name> (zone, "
     "placement, sub1..sub10 also bare), day, hour, week, month; filter with "
-    "`<dimension>=v1,v2` (`fraud=bot,ip_burst`: any of them; `none`; `any`). `from`/`to`: dates (inclusive) or ISO times on a "
-    "15-minute boundary (`to` exclusive), in `tz`."
+    "`<dimension>=v1,v2` (`fraud=bot,ip_burst`: any of them; `none`; `any`). `from`/`to`: "
+    "dates (inclusive) or ISO times on a 15-minute boundary (`to` exclusive), in `tz`."
 )
 
 
