@@ -27,6 +27,11 @@ PostgreSQL; both add to existing rows with ON CONFLICT ... DO UPDATE SET x = x +
 
 Concurrent aggregators (several servers on one PostgreSQL) serialise on the watermark row; one
 whose snapshot another's fold or claim overtook fails to serialise and tries again.
+
+A slice that fails with an error that may be a row's (a value the fold's code or a rollup
+column refuses) is folded again piece by piece (reports/isolation.py, ADR 0015): every good
+row is folded, each row that fails alone is named in report_skipped_rows and left out, and the
+watermark moves on. Those rows are the one exception to "everything before the watermark".
 """
 
 from __future__ import annotations
@@ -419,30 +424,13 @@ class Aggregator:
         return new, count
 
     def refold_skipped(self) -> tuple[int, int]:
-        """Fold the rows named in report_skipped_rows again, each once (after the fault is
-        fixed): those that fold leave the table, the others count one more attempt. Returns
-        (rows folded, rows still failing). Rows that no longer exist are forgotten."""
-        from postback.reports import isolation, skipped
+        """Fold the rows in report_skipped_rows again, each once: (folded, still failing)."""
+        from postback.reports.isolation import refold
 
-        folded = failing = 0
-        after = {"click": "", "ledger": ""}
-        while True:
-            with self._snapshot() as conn:
-                mark = queries.read_watermark(conn, lock=True)
-                wanted = {kind: skipped.ids(conn, kind, after[kind], self.rows) for kind in after}
-                if mark is None or not any(wanted.values()):
-                    return folded, failing
-                seen = queries.visitors_of_day(conn, q_of(mark) // PER_DAY)
-                late = (wanted["click"], [int(i) for i in wanted["ledger"]])
-                with collector_paused():
-                    outcome = isolation.fold_slice(conn, mark, mark, seen, late, failed=False)
-                still = {(u.kind, u.ident) for u in outcome.skipped}
-                for kind, ids in wanted.items():
-                    skipped.forget(conn, kind, [i for i in ids if (kind, i) not in still])
-                    after[kind] = ids[-1] if ids else after[kind]
+        try:
+            return refold(self._snapshot, self.rows)
+        finally:
             self._seen = None
-            folded += len(outcome.folded)
-            failing += len(outcome.skipped)
 
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[Connection]:

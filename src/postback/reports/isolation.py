@@ -17,7 +17,8 @@ the slice is folded again later, as it is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from postback.reports import queries, skipped
-from postback.reports.aggregator import Visitor, _count_earlier_days, fold_rows
+from postback.reports.aggregator import Visitor, _count_earlier_days, collector_paused, fold_rows
 from postback.reports.periods import PER_DAY, q_of
 
 log = logging.getLogger("postback.reports")
@@ -105,6 +106,34 @@ def fold_slice(
             "report fold: %d more rows of this slice left out of reports", left_out - LOGGED
         )
     return pieces.outcome
+
+
+def refold(
+    snapshot: Callable[[], AbstractContextManager[Connection]], rows: int
+) -> tuple[int, int]:
+    """Fold the rows named in report_skipped_rows again, each once (after their fault is
+    fixed), as late rows of the watermark: those that fold leave the table, the others count
+    one more attempt; rows that no longer exist are forgotten. `snapshot`: the aggregator's
+    fold transaction; `rows`: how many of each kind one transaction takes. Returns (rows
+    folded, rows still failing)."""
+    folded = failing = 0
+    after = {"click": "", "ledger": ""}
+    while True:
+        with snapshot() as conn:
+            mark = queries.read_watermark(conn, lock=True)
+            wanted = {kind: skipped.ids(conn, kind, after[kind], rows) for kind in after}
+            if mark is None or not any(wanted.values()):
+                return folded, failing
+            seen = queries.visitors_of_day(conn, q_of(mark) // PER_DAY)
+            late = (wanted["click"], [int(i) for i in wanted["ledger"]])
+            with collector_paused():
+                outcome = fold_slice(conn, mark, mark, seen, late, failed=False)
+            still = {(u.kind, u.ident) for u in outcome.skipped}
+            for kind, ids in wanted.items():
+                skipped.forget(conn, kind, [i for i in ids if (kind, i) not in still])
+                after[kind] = ids[-1] if ids else after[kind]
+        folded += len(outcome.folded)
+        failing += len(outcome.skipped)
 
 
 class _Pieces:
