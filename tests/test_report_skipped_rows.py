@@ -281,3 +281,27 @@ def test_the_server_refolds_skipped_rows_when_it_starts(engine: Engine) -> None:
     thread.join(timeout=30)
     assert skipped_rows(engine) == {}
     report_equals_raw(engine, QUERY, set())
+
+
+def test_a_value_a_rollup_column_refuses_is_skipped_and_its_piece_rolled_back(
+    engine: Engine,
+) -> None:
+    """PostgreSQL refuses a bigint sum past 2^63 - 1 (SQLite turns it into a real number, which
+    the money limits keep out on the way in): the click that pushes a rollup row past it fails
+    alone, in the database, and its piece's writes are undone with its savepoint."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite does not refuse an integer sum past 64 bits")
+    cfg, rng = setup_rows(engine, seed=7)
+    start = NOW - timedelta(hours=1)
+    add_rows(engine, cfg, rng, start, 8)
+    with engine.begin() as conn:
+        big = [add_click(conn, cfg, rng, start + timedelta(seconds=17 + i)) for i in range(2)]
+        for row in big:
+            values = {"cost_micros": 2**63 - 10, "campaign_id": big[0]["campaign_id"]}
+            conn.execute(Click.__table__.update().where(Click.id == row["id"]).values(**values))
+    Aggregator(engine, rows=1000).catch_up(NOW)
+    assert watermark(engine) == NOW
+    found = skipped_rows(engine)
+    assert set(found) == {("click", big[1]["id"])}
+    assert "out of range" in found[("click", big[1]["id"])]["error"]
+    report_equals_raw(engine, QUERY, {big[1]["id"]})
