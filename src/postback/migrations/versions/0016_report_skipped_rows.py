@@ -4,7 +4,7 @@ A row whose fold fails alone, with an error that is not the database's passing t
 named here and left out of the rollups, so the rest of its slice is folded and the watermark
 moves on; `postback reports refold` folds it again after a fix.
 
-Revision ID: 0019
+Revision ID: 0016
 Revises: 0015
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019"
+revision: str = "0016"
 down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
