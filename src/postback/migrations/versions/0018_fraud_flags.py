@@ -11,7 +11,7 @@ rebuilt in place. SQLite cannot change a primary key, so each rollup is copied i
 WITHOUT ROWID table (like migration 0005).
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0016
 """
 
 from collections.abc import Sequence
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy import Connection
 
 revision: str = "0018"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
