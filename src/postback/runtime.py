@@ -19,6 +19,7 @@ class Runtime:
     writer: GroupCommitWriter
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
     postback_limiter: RateLimiter = field(init=False)
+    pixel_limiter: RateLimiter = field(init=False)
     routes: TTLCache = field(init=False)
     networks: TTLCache = field(init=False)
 
@@ -28,6 +29,9 @@ class Runtime:
         self.networks = TTLCache(ttl)
         self.postback_limiter = RateLimiter(
             self.settings.postback_rate_limit, self.settings.postback_rate_burst
+        )
+        self.pixel_limiter = RateLimiter(
+            self.settings.pixel_rate_limit, self.settings.pixel_rate_burst
         )
 
     @classmethod

@@ -6,6 +6,7 @@ A raw ASGI handler, no framework: see kit/asgi.py for why.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 from postback.clicks import repository, service
 from postback.clicks.schemas import CampaignRoute
@@ -32,8 +33,12 @@ UNAVAILABLE_PAGE = (
     b"<h1>Temporarily unavailable</h1><p>Please try again in a moment.</p></html>"
 )
 HTML = b"text/html; charset=utf-8"
-LANDER_COOKIE = "pb_click"
-LANDER_COOKIE_AGE = 30 * 86400
+# The first-party cookie that remembers the click on the tracker's domain, for a lander's bare
+# /lp and for the conversion pixel (conversions/pixel_receiver.py). HttpOnly: the pixel's
+# snippet never reads it (it keeps its own on the page's domain); the browser sends it.
+CLICK_COOKIE = "pb_clickid"
+# Its name before 0.x: the lander still reads it from visitors who clicked before the upgrade.
+OLD_LANDER_COOKIE = "pb_click"
 
 
 async def get_route(rt: Runtime, key: str) -> CampaignRoute | None:
@@ -81,15 +86,22 @@ async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) 
             log.exception("click not stored for campaign %s", key)
             await send_response(send, 503, UNAVAILABLE_PAGE, HTML, [(b"retry-after", b"1")])
             return
-    cookie = lander_cookie(click.row["id"], rt.settings.public_url) if click.lander else None
+    cookie = None
+    if method == "GET":  # a HEAD stores no click: nothing to remember
+        suffix = cookie_suffix(rt.settings.public_url, rt.settings.default_lookback.days)
+        cookie = [(b"set-cookie", COOKIE_PREFIX + click.row["id"].encode() + suffix)]
     await send_redirect(send, click.location, extra_headers=cookie)
 
 
-def lander_cookie(clickid: str, public_url: str) -> list[tuple[bytes, bytes]]:
-    """Remembers the click for a lander whose call-to-action links to a bare /lp."""
+COOKIE_PREFIX = f"{CLICK_COOKIE}=".encode()
+
+
+@lru_cache(maxsize=8)
+def cookie_suffix(public_url: str, lookback_days: int) -> bytes:
+    """The click cookie's attributes, made once: it lasts as long as the lookback window in
+    which a conversion can still be attributed to the click."""
     secure = "; Secure" if public_url.startswith("https:") else ""
-    value = f"{LANDER_COOKIE}={clickid}; Path=/lp; Max-Age={LANDER_COOKIE_AGE}; HttpOnly"
-    return [(b"set-cookie", f"{value}; SameSite=Lax{secure}".encode())]
+    return f"; Path=/; Max-Age={lookback_days * 86400}; HttpOnly; SameSite=Lax{secure}".encode()
 
 
 async def _not_routable(send: Send, route: CampaignRoute | None) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, String, Table, cast, literal_column
 from sqlalchemy.orm import Session
 
 from postback.kit.fields import field_error
@@ -228,6 +228,9 @@ def _columns(
         elif dim == "network":
             exprs[dim], offers = queries.network_of_offer(table)
             source = table.outerjoin(offers, offers.c.id == table.c.offer_id)
+        elif COLUMNS[dim] not in table.c:  # a conversion's key on a click rollup: none
+            # A cast, not a bare '': PostgreSQL refuses a constant in GROUP BY.
+            exprs[dim] = cast(literal_column("''"), String(12))
         else:
             exprs[dim] = table.c[COLUMNS[dim]]
     for dim, allowed in q.filters.items():  # never a time unit (schemas)
