@@ -365,3 +365,48 @@ def test_the_snippet_is_ours_and_fires_the_pixel(live: LiveServer, http: httpx.C
     text = resp.text
     assert '"/pixel"' in text and "pb_clickid" in text and "Max-Age=2592000" in text
     assert "http" not in text.replace("https:", "")  # no other host is ever named
+
+
+# --- reports by source ---------------------------------------------------------------------
+
+
+def test_reports_split_conversions_by_source(live: LiveServer, http: httpx.Client) -> None:
+    from postback.reports.aggregator import Aggregator
+    from tests.conftest import ADMIN_KEY
+
+    setup = pixel_setup(live)
+    superseded, provisional, manual = (click(http, setup) for _ in range(3))
+    fire(http, clickid=superseded)
+    fire(http, clickid=provisional)
+    http.get(f"{setup.postback}&clickid={superseded}&payout=10")
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    http.post("/api/v1/conversions", json={"clickid": manual, "payout": "1"}, headers=headers)
+    today = datetime.now(UTC).date()
+    params = {
+        "group_by": "conversion_source",
+        "from": (today - timedelta(days=1)).isoformat(),
+        "to": (today + timedelta(days=2)).isoformat(),
+    }
+
+    def by_source() -> dict[Any, tuple[int, int, int, str]]:
+        body = http.get("/api/v1/reports", params=params, headers=headers).json()
+        return {
+            r["conversion_source"]: (r["clicks"], r["conversions"], r["pending"], r["revenue"])
+            for r in body["rows"]
+        }
+
+    want = {
+        None: (3, 0, 0, "0"),  # clicks have no conversion source
+        "pixel": (0, 1, 1, "0"),
+        "postback": (0, 1, 0, "10"),
+        "manual": (0, 1, 0, "1"),
+    }
+    assert by_source() == want  # from the raw rows
+    Aggregator(live.runtime.db.engine, lag=timedelta(0)).catch_up(
+        datetime.now(UTC) + timedelta(seconds=1)
+    )
+    assert by_source() == want  # from the rollups
+    filtered = http.get(
+        "/api/v1/reports", params={**params, "source": "pixel"}, headers=headers
+    ).json()
+    assert [r["conversions"] for r in filtered["rows"]] == [1]

@@ -119,10 +119,10 @@ def ledger_vector(
     vec = [0] * len(CONV_METRICS)
     if from_status is None:
         vec[0] = 1
-    elif to_status == SUPERSEDED:
-        vec[0] = -1  # the pixel's provisional conversion withdrawn: the postback's row adds it
     elif from_status in _STATUS_SLOT:
         vec[_STATUS_SLOT[from_status]] -= 1
+    if to_status == SUPERSEDED:
+        vec[0] = -1  # the pixel's provisional conversion withdrawn: the postback's row adds it
     if to_status in _STATUS_SLOT:
         vec[_STATUS_SLOT[to_status]] += 1
     vec[REVENUE] = revenue_delta

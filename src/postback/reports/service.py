@@ -254,7 +254,8 @@ def _render(conn: Connection, run: _Run) -> Report:
     if q.sort is not None and not known_sort(q.sort, q):
         raise field_error("sort", f"{q.sort!r} is not a metric or a grouped dimension")
     named = queries.names(conn) if ID_DIMS & set(q.group_by) else {}
-    groups = sorted(run.groups.items(), key=lambda item: tuple(map(_natural, item[0])))
+    found = (item for item in run.groups.items() if not item[1].empty())
+    groups = sorted(found, key=lambda item: tuple(map(_natural, item[0])))
     rows = []
     for key, sums in groups:
         row: dict[str, Any] = {}
