@@ -363,7 +363,7 @@ def test_the_snippet_is_ours_and_fires_the_pixel(live: LiveServer, http: httpx.C
     assert resp.status_code == 200
     assert resp.headers["content-type"] == "text/javascript; charset=utf-8"
     text = resp.text
-    assert '"/pixel"' in text and "pb_clickid" in text and "Max-Age=2592000" in text
+    assert '"/pixel"' in text and "pb_page_clickid" in text and "Max-Age=2592000" in text
     assert "http" not in text.replace("https:", "")  # no other host is ever named
 
 

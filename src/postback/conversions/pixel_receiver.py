@@ -24,8 +24,10 @@ from postback.runtime import Runtime
 log = logging.getLogger("postback.pixel")
 
 # The first-party cookie a click sets on the tracker's domain (clicks/redirect.py), and the
-# one the snippet keeps on the page's own domain.
+# one the snippet keeps on the page's own domain: another name, since a page on the tracker's
+# host would share the first, which is HttpOnly (a script can neither read nor replace it).
 CLICK_COOKIE = "pb_clickid"
+PAGE_COOKIE = "pb_page_clickid"
 
 
 def _gif() -> bytes:
@@ -169,7 +171,7 @@ _SNIPPET = """/* Postback conversion pixel. First-party: served by your tracker,
 @lru_cache(maxsize=4)
 def snippet(max_age_seconds: int) -> bytes:
     names = "[" + ", ".join(f'"{n}"' for n in CLICKID_NAMES) + "]"
-    text = _SNIPPET % {"names": names, "cookie": CLICK_COOKIE, "max_age": max_age_seconds}
+    text = _SNIPPET % {"names": names, "cookie": PAGE_COOKIE, "max_age": max_age_seconds}
     return text.encode()
 
 
