@@ -6,7 +6,6 @@ A raw ASGI handler, no framework: see kit/asgi.py for why.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 
 from postback.clicks import repository, service
 from postback.clicks.schemas import CampaignRoute
@@ -88,20 +87,11 @@ async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) 
             return
     cookie = None
     if method == "GET":  # a HEAD stores no click: nothing to remember
-        suffix = cookie_suffix(rt.settings.public_url, rt.settings.default_lookback.days)
-        cookie = [(b"set-cookie", COOKIE_PREFIX + click.row["id"].encode() + suffix)]
+        cookie = [(b"set-cookie", COOKIE_PREFIX + click.row["id"].encode() + rt.cookie_suffix)]
     await send_redirect(send, click.location, extra_headers=cookie)
 
 
 COOKIE_PREFIX = f"{CLICK_COOKIE}=".encode()
-
-
-@lru_cache(maxsize=8)
-def cookie_suffix(public_url: str, lookback_days: int) -> bytes:
-    """The click cookie's attributes, made once: it lasts as long as the lookback window in
-    which a conversion can still be attributed to the click."""
-    secure = "; Secure" if public_url.startswith("https:") else ""
-    return f"; Path=/; Max-Age={lookback_days * 86400}; HttpOnly; SameSite=Lax{secure}".encode()
 
 
 async def _not_routable(send: Send, route: CampaignRoute | None) -> None:
