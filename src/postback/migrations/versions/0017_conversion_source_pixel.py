@@ -137,7 +137,7 @@ def _unkey(bind: Connection, name: str, keys: list[str]) -> None:
     old = sa.Table(name, sa.MetaData(), autoload_with=bind)
     kept = [c for c in old.columns if c.name != "source"]
     metrics = [c.name for c in kept if c.name not in keys]
-    sums = ", ".join(f"SUM({m})" for m in metrics)
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in metrics)
     listed = ", ".join([*keys, *metrics])
     select = f"SELECT {', '.join(keys)}, {sums} FROM {name} GROUP BY {', '.join(keys)}"
     if bind.dialect.name == "postgresql":
