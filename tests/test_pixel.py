@@ -410,3 +410,18 @@ def test_reports_split_conversions_by_source(live: LiveServer, http: httpx.Clien
         "/api/v1/reports", params={**params, "source": "pixel"}, headers=headers
     ).json()
     assert [r["conversions"] for r in filtered["rows"]] == [1]
+
+
+def test_the_campaign_api_sets_the_pixel(live: LiveServer, http: httpx.Client) -> None:
+    from tests.conftest import ADMIN_KEY
+
+    setup = make_setup(live)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    url = f"/api/v1/campaigns/{setup.campaign_id}"
+    assert http.get(url, headers=headers).json()["pixel_enabled"] is False
+    body = {"pixel_enabled": True, "pixel_status": "approved", "pixel_fires_postbacks": True}
+    got = http.patch(url, json=body, headers=headers).json()
+    assert {k: got[k] for k in body} == body
+    bad = http.patch(url, json={"pixel_status": "refunded"}, headers=headers)
+    assert bad.status_code == 422
+    assert http.patch(url, json={"pixel_enabled": None}, headers=headers).status_code == 422
