@@ -6,11 +6,12 @@
   source each ledger row counts under in reports. Existing conversions came from postbacks, or
   from the conversions API when their first ledger row's origin is `manual`.
 - The three conversion rollups get `source` in their primary key. Their rows are kept (as
-  `postback`), then the manual conversions' folded ledger rows are moved to `manual` by the
-  aggregator's own fold, so reports over ranges folded before the upgrade stay exact.
+  `postback`), then the manual conversions' folded ledger rows (not late, not skipped) are
+  moved to `manual` by the aggregator's own fold, so reports over ranges folded before the
+  upgrade stay exact.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 """
 
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from alembic import op
 from sqlalchemy import Connection
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
