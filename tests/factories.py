@@ -93,6 +93,6 @@ def conversion_row(
         "traffic_source_id": source_id, "event": "conversion", "status": "approved",
         "payout_micros": 1, "revenue_micros": 1, "commission_micros": 0, "cost_micros": 0,
         "original_amount": "1", "original_currency": "USD", "fx_rate": "1", "params": {},
-        "is_test": False, "flags": 0,
+        "is_test": False, "source": "postback", "flags": 0,
     }  # fmt: skip
     return {**row, **overrides}

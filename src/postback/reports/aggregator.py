@@ -167,11 +167,18 @@ def fold_clicks(
 
 
 CONVERSION_LAYOUTS = (
-    ("basis", "q", "is_test", "campaign_id", "traffic_source_id", "offer_id", "event", "flags"),
+    ("basis", "q", "is_test", "campaign_id", "traffic_source_id", "offer_id", "source", "event",
+     "flags"),
     ("q", "is_test", "campaign_id", "traffic_source_id", "basis", "offer_id",
-     "country", "device", "os", "browser", "event", "flags"),
-    ("name", "q", "is_test", "campaign_id", "traffic_source_id", "basis", "value", "event"),
+     "country", "device", "os", "browser", "source", "event", "flags"),
+    ("name", "q", "is_test", "campaign_id", "traffic_source_id", "basis", "value", "source",
+     "event"),
 )  # fmt: skip
+
+
+def source_index(table: Table) -> int:
+    """Where `source` is in a conversion rollup's fold key (its primary key without level)."""
+    return _pk(table).index("source") - 1
 
 
 def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, list[Acc]]:
@@ -184,12 +191,13 @@ def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, l
         count += fact.basis == 0
         d = fact.dims
         base = (fact.q, fact.is_test, d["campaign_id"], d["traffic_source_id"], fact.basis)
+        tail = (d["source"], fact.event)
         flags = d["flags"]
-        _add(camp, (fact.basis, *base[:-1], d["offer_id"], fact.event, flags), fact.metrics)
-        geo = (d["offer_id"], d["country"], d["device"], d["os"], d["browser"], fact.event, flags)
+        _add(camp, (fact.basis, *base[:-1], d["offer_id"], *tail, flags), fact.metrics)
+        geo = (d["offer_id"], d["country"], d["device"], d["os"], d["browser"], *tail, flags)
         _add(conv, (*base, *geo), fact.metrics)
         for name, value in fact.tokens.items():
-            _add(tok, (name, *base, value, fact.event), fact.metrics)
+            _add(tok, (name, *base, value, *tail), fact.metrics)
     return count, [camp, conv, tok]
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from postback.conversions.ledger import SUPERSEDED
 from postback.models import TOKEN_NAME_MAX, TOKEN_VALUE_MAX
 from postback.reports.periods import PER_DAY, q_of
 
@@ -63,6 +64,7 @@ def dims_of(row: Any, network_of: dict[int, int]) -> dict[str, Any]:
         "device": row.device or "",
         "os": row.os or "",
         "browser": row.browser or "",
+        "source": "",
         # A click's own flags; a ledger row's are its conversion's (the click's and its own).
         "flags": row.flags or 0,
     }
@@ -121,6 +123,8 @@ def ledger_vector(
         vec[0] = 1
     elif from_status in _STATUS_SLOT:
         vec[_STATUS_SLOT[from_status]] -= 1
+    if to_status == SUPERSEDED:
+        vec[0] = -1  # the pixel's provisional conversion withdrawn: the postback's row adds it
     if to_status in _STATUS_SLOT:
         vec[_STATUS_SLOT[to_status]] += 1
     vec[REVENUE] = revenue_delta
@@ -138,6 +142,7 @@ def ledger_facts(
             row.from_status, row.to_status, row.revenue_delta_micros, row.cost_delta_micros
         )
         dims = dims_of(row, network_of)
+        dims["source"] = row.source
         tokens = report_tokens(row.tokens, row.external_id)
         for basis in bases:
             moment: datetime = row.conv_at if basis == 0 else row.click_at

@@ -11,9 +11,10 @@ rebuilt in place. SQLite cannot change a primary key, so each rollup is copied i
 WITHOUT ROWID table (like migration 0005).
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 """
 
+import importlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from alembic import op
 from sqlalchemy import Connection
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -31,8 +32,8 @@ _GEO = ("country", "device", "os", "browser")
 ROLLUPS = {
     "report_click_campaign": (*_KEY, "offer_id"),
     "report_click_geo": (*_KEY, *_GEO),
-    "report_conversion_campaign": ("level", "basis", *_KEY[1:], "offer_id", "event"),
-    "report_conversions": (*_KEY, "basis", "offer_id", *_GEO, "event"),
+    "report_conversion_campaign": ("level", "basis", *_KEY[1:], "offer_id", "source", "event"),
+    "report_conversions": (*_KEY, "basis", "offer_id", *_GEO, "source", "event"),
 }
 
 
@@ -49,7 +50,11 @@ def _rekey(bind: Connection, table: str, keys: Sequence[str]) -> None:
     old = sa.Table(table, sa.MetaData(), autoload_with=bind)
     columns = [c.name for c in old.columns if c.name != "flags"]
     bind.exec_driver_sql(f"ALTER TABLE {table} RENAME TO _old_{table}")
-    new = [sa.Column(c.name, c.type, nullable=False) for c in old.columns if c.name != "flags"]
+    new = [
+        sa.Column(c.name, c.type, nullable=False, server_default=c.server_default)
+        for c in old.columns
+        if c.name != "flags"
+    ]
     if "flags" in keys:
         new.append(_flags())
     op.create_table(
@@ -81,6 +86,10 @@ def upgrade() -> None:
     )
     for table, keys in ROLLUPS.items():
         _rekey(bind, table, (*keys, "flags"))
+    # 0017's move of the manual conversions' folded rows to their source folds with today's
+    # code, so it runs once the rollups have today's keys: here.
+    pixel = importlib.import_module("postback.migrations.versions.0017_conversion_source_pixel")
+    pixel.move_manual_rows(bind)
 
 
 def downgrade() -> None:
