@@ -41,8 +41,9 @@ class Origin:
 class Recording:
     """One conversion to record, as the pipeline's steps (or the manual create) checked it.
 
-    `values` holds payout, payout_explicit, currency, commission, event, status,
-    status_explicit and txid, as `service.conversion_values` makes them."""
+    `values` holds payout, payout_explicit, amount (the sale value, or None), currency,
+    commission, event, status, status_explicit and txid, as `service.conversion_values`
+    makes them."""
 
     conn: Connection
     click: ClickRecord
@@ -79,10 +80,17 @@ def make_draft(rec: Recording) -> Draft:
     commission_micros, _ = _to_account(rec, v["commission"], v["currency"])
     check_limit("the payout", payout_micros)
     check_limit("the commission", commission_micros)
+    amount = v.get("amount")
+    amount_micros = None
+    if amount is not None:  # the same currency and rate as the payout: one postback, one currency
+        amount_micros = _to_account(rec, amount, v["currency"])[0]
+        check_limit("the sale value", amount_micros)
     params = rec.params or {}
     if v.get("sent_currency"):  # named without a payout: the offer's payout kept its own
         params = {"currency": v["sent_currency"], **params}
-    first = first_change(v["status"], payout_micros, commission_micros, click.cost_terms)
+    first = first_change(
+        v["status"], payout_micros, commission_micros, click.cost_terms, amount_micros
+    )
     now = rec.at
     row = {
         "id": new_id(),
@@ -96,13 +104,16 @@ def make_draft(rec: Recording) -> Draft:
         "network_id": rec.network.id if rec.network else None,
         "traffic_source_id": click.traffic_source_id,
         "event": v["event"],
+        "event_key": rec.network.event_key(v["event"]) if rec.network else v["event"],
         "txid": v["txid"],
         "status": v["status"],
         "payout_micros": payout_micros,
         "revenue_micros": first.revenue_micros,
         "commission_micros": commission_micros,
         "cost_micros": first.cost_micros,
+        "amount_micros": amount_micros,
         "original_amount": decimal_text(v["payout"]),
+        "original_sale_amount": None if amount is None else decimal_text(amount),
         "original_currency": v["currency"],
         "fx_rate": decimal_text(rate.value),
         "fx_date": rate.on.isoformat() if rate.on else None,
@@ -137,7 +148,7 @@ def settle(draft: Draft, inserted: bool) -> Outcome:
 def _repeat(rec: Recording, row: dict[str, Any], mode: str) -> Outcome:
     v, click = rec.values, rec.click
     existing = repository.lock_conversion(
-        rec.conn, row["click_id"], row["event"], row["dedupe_key"]
+        rec.conn, row["click_id"], row["event_key"], row["dedupe_key"]
     )
     change = repeat_change(
         mode,
@@ -150,6 +161,8 @@ def _repeat(rec: Recording, row: dict[str, Any], mode: str) -> Outcome:
         new_status=v["status"] if v["status_explicit"] else None,
         new_payout_micros=row["payout_micros"] if v["payout_explicit"] else None,
         new_commission_micros=row["commission_micros"],
+        amount_micros=existing.amount_micros,
+        new_amount_micros=row["amount_micros"],
     )
     if change is None:
         return Outcome(Reason.DUPLICATE, "already recorded", conversion_id=existing.id)
@@ -161,6 +174,7 @@ def _repeat(rec: Recording, row: dict[str, Any], mode: str) -> Outcome:
         )
     check_limit("the accumulated payout", change.payout_micros)
     check_limit("the accumulated commission", change.commission_micros)
+    check_limit("the accumulated sale value", change.amount_micros or 0)
     queued = apply_change(
         rec.conn, rec.at, rec.origin, existing, change, click, row["event"], rec.account_currency
     )
@@ -194,6 +208,7 @@ def apply_change(
             "commission_micros": change.commission_micros,
             "revenue_micros": change.revenue_micros,
             "cost_micros": change.cost_micros,
+            "amount_micros": change.amount_micros,
             "updated_at": at,
         },
     )
@@ -205,6 +220,7 @@ def apply_change(
         "event": event,
         "status": change.status,
         "payout_micros": change.payout_micros,
+        "amount_micros": change.amount_micros,
         "txid": existing.txid,
         "is_test": existing.is_test,
     }
@@ -229,6 +245,7 @@ def write_ledger(
             "payout_delta_micros": change.payout_delta,
             "revenue_delta_micros": change.revenue_delta,
             "cost_delta_micros": change.cost_delta,
+            "amount_delta_micros": change.amount_delta,
             "postback_id": origin.postback_id,
             "origin": origin.kind,
             "api_key_id": origin.api_key_id,
@@ -278,6 +295,10 @@ def macro_values(click: ClickRecord, row: dict[str, Any], currency: str) -> dict
         status=click.source_status_names.get(row["status"], row["status"]),
         txid=row.get("txid"),
         payout=format_micros(row["payout_micros"]),
+        # The sale value; when none was sent, the payout (it stood for the sale value then).
+        amount=format_micros(
+            row["payout_micros"] if row.get("amount_micros") is None else row["amount_micros"]
+        ),
         currency=currency,
     )
     return values

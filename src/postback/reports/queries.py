@@ -143,6 +143,7 @@ def _ledger_select() -> Any:
             ConversionStatusChange.to_status,
             ConversionStatusChange.revenue_delta_micros,
             ConversionStatusChange.cost_delta_micros,
+            ConversionStatusChange.amount_delta_micros,
             Conversion.created_at.label("conv_at"),
             Conversion.click_at,
             Conversion.campaign_id,
