@@ -36,7 +36,8 @@ from postback.reports.schemas import ReportQuery
 COUNTRIES = ["US", "DE", "IN", None]
 DEVICES = ["mobile", "desktop", None]
 STATUSES = ["approved", "pending", "rejected", "refunded", "chargeback"]
-EVENTS = ["conversion", "install", "purchase"]
+# Event names as sent: a mixed-case one is its own event, apart from its lower-case spelling.
+EVENTS = ["conversion", "install", "purchase", "LeadFormSubmit", "leadformsubmit"]
 # Per campaign: no conversion cost, a CPA of 1.25, a RevShare of 33.333333% (rounds often).
 COST_TERMS = [CostTerms(), CostTerms("cpa", 1_250_000), CostTerms("revshare", 33_333_333)]
 
@@ -134,18 +135,22 @@ def _conversion(
     (as `update` and `accumulate` repeats make), revenue and cost following each."""
     at = click["created_at"] + timedelta(seconds=rng.randrange(2 * 86400))
     payout = rng.choice([1, 1_500_000, 999_999, 250_000_000])
+    # A sale value beside the payout on some conversions (recognised like revenue).
+    amount = rng.choice([None, None, 7, 12_500_000])
     status = rng.choice(STATUSES[:3])
     conv_id = new_id()
     cost = terms[click["campaign_id"]].cost
     revenue = recognised_revenue(status, payout)
-    changes = [(None, status, payout, revenue, cost(status, revenue), at)]
+    sale = recognised_revenue(status, amount or 0)
+    changes = [(None, status, payout, revenue, cost(status, revenue), sale, at)]
     for _ in range(rng.randrange(3)):
         prev, new = changes[-1][1], rng.choice(STATUSES)
         if rng.random() < 0.3:
             payout += rng.choice([1, 500_001])
         revenue = recognised_revenue(new, payout)
-        when = changes[-1][5] + timedelta(seconds=rng.randrange(86400))
-        changes.append((prev, new, payout, revenue, cost(new, revenue), when))
+        sale = recognised_revenue(new, amount or 0)
+        when = changes[-1][6] + timedelta(seconds=rng.randrange(86400))
+        changes.append((prev, new, payout, revenue, cost(new, revenue), sale, when))
     conn.execute(
         Conversion.__table__.insert().values(
             id=conv_id, click_id=click["id"], dedupe_key=conv_id, created_at=at, updated_at=at,
@@ -155,17 +160,19 @@ def _conversion(
             status=changes[-1][1], payout_micros=payout, revenue_micros=changes[-1][3],
             cost_micros=changes[-1][4], commission_micros=0, original_amount="1",
             original_currency="USD", fx_rate="1", fx_date=None, params={},
-            is_test=click["is_test"],
+            is_test=click["is_test"], amount_micros=amount,
         )
     )  # fmt: skip
-    before = (0, 0, 0)
+    before = (0, 0, 0, 0)
     for prev, new, *now, when in changes:
-        payout_delta, revenue_delta, cost_delta = (a - b for a, b in zip(now, before, strict=True))
+        payout_delta, revenue_delta, cost_delta, sale_delta = (
+            a - b for a, b in zip(now, before, strict=True)
+        )
         conn.execute(
             ConversionStatusChange.__table__.insert().values(
                 conversion_id=conv_id, at=when, from_status=prev, to_status=new,
                 payout_delta_micros=payout_delta, revenue_delta_micros=revenue_delta,
-                cost_delta_micros=cost_delta,
+                cost_delta_micros=cost_delta, amount_delta_micros=sale_delta,
             )
         )  # fmt: skip
         before = tuple(now)
@@ -220,7 +227,8 @@ def truth(
             if key is None:
                 continue
             vec = [1] + [int(conv["status"] == s) for s in STATUSES]
-            vec += [conv["revenue_micros"], conv["cost_micros"]]
+            sale = recognised_revenue(conv["status"], conv["amount_micros"] or 0)
+            vec += [conv["revenue_micros"], conv["cost_micros"], sale]
             groups.setdefault(key, Sums()).add_conversions(basis, conv["event"], vec)
             totals.add_conversions(basis, conv["event"], vec)
     return {k: _expected(v, q.bases) for k, v in groups.items()}, _expected(totals, q.bases)

@@ -184,7 +184,9 @@ def test_migrations_build_rollups_like_the_aggregator(server: LiveServer) -> Non
 
 
 def _rows(conn, rows: str) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
-    return sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {rows}")).all())
+    # Without the sale value (migration 0016 added it after these backfills ran).
+    found = conn.execute(text(f"SELECT * FROM {rows}")).mappings().all()
+    return sorted(tuple(v for k, v in r.items() if k != "amount_micros") for r in found)
 
 
 def test_fold_layouts_are_the_rollup_keys() -> None:
