@@ -80,8 +80,8 @@ _PLACEHOLDER_STARTS = frozenset("{$#[%")
 # Event names are kept exactly as sent (Knorex: the goal's name must match exactly).
 _EVENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-CHECKED_FIELDS = ("clickid", "payout", "amount", "currency", "event", "status", "txid")
-CHECKED_FIELDS += ("com", "comperc")
+CHECKED_FIELDS: tuple[str, ...] = ("clickid", "payout", "amount", "currency", "event")
+CHECKED_FIELDS += ("status", "txid", "com", "comperc")
 
 
 class Refused(Exception):
