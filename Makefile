@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k click"`.
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core. Each has its own databases and servers.
+TEST_WORKERS ?= auto
 # Extra benchmark arguments, e.g. `make bench BENCH_ARGS="--databases sqlite"`.
 BENCH_ARGS ?=
 
@@ -29,10 +31,10 @@ run: install ## Start the server with a demo campaign and traffic (http://127.0.
 
 test: install ## Run the test suite on SQLite and PostgreSQL (starts PostgreSQL if needed)
 	bash scripts/ensure-postgres.sh
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-sqlite: install ## Run the test suite on SQLite only
-	POSTBACK_TEST_DATABASES=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+	POSTBACK_TEST_DATABASES=sqlite $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install ## Check formatting, lint rules and types
 	$(BIN)/ruff check .

@@ -157,7 +157,7 @@ def measure_database(kind: str, opts: argparse.Namespace, work: Path, report: Re
             wrk(server, opts, "click.lua", key, opts.warmup)
             click = wrk(server, opts, "click.lua", key, opts.duration)
             report.rows.append(Row(f"{kind}: click GET /c/{{key}}", click))
-            measure_postbacks(kind, url, seeded.network_key, click, server, opts, work, report)
+            measure_postbacks(kind, url, seeded.postback_path, click, server, opts, work, report)
         finally:
             server.stop()
 
@@ -165,7 +165,7 @@ def measure_database(kind: str, opts: argparse.Namespace, work: Path, report: Re
 def measure_postbacks(
     kind: str,
     url: str,
-    network_key: str,
+    postback_path: str,
     click: WrkResult,
     server: Server,
     opts: argparse.Namespace,
@@ -173,8 +173,8 @@ def measure_postbacks(
     report: Report,
 ) -> None:
     warm_ids, run_ids = prepare_click_ids(url, click.req_per_s, opts, work)
-    warm = postback_run(server, opts, warm_ids, network_key, opts.warmup)
-    run = postback_run(server, opts, run_ids, network_key, opts.duration)
+    warm = postback_run(server, opts, warm_ids, postback_path, opts.warmup)
+    run = postback_run(server, opts, run_ids, postback_path, opts.duration)
     report.rows.append(Row(f"{kind}: postback accepted", run))
     stored, clicks = count_conversions(url)
     acked = warm.stats["accepted"] + run.stats["accepted"]
@@ -212,9 +212,9 @@ def prepare_click_ids(
 
 
 def postback_run(
-    server: Server, opts: argparse.Namespace, ids: Path, network_key: str, seconds: float
+    server: Server, opts: argparse.Namespace, ids: Path, postback_path: str, seconds: float
 ) -> WrkResult:
-    args = [str(ids), network_key, f"{seconds:g}", str(opts.threads)]
+    args = [str(ids), postback_path, f"{seconds:g}", str(opts.threads)]
     return wrk(server, opts, "postback.lua", args, seconds + DRAIN_SECONDS)
 
 

@@ -34,7 +34,8 @@ OFFER_URL = (
 @dataclass(frozen=True)
 class Seeded:
     campaign_key: str
-    network_key: str
+    # The network's postback path with its token, as the product generates it.
+    postback_path: str
 
 
 @contextmanager
@@ -92,7 +93,8 @@ def seed(base_url: str) -> Seeded:
                 },
             )
         )
-    return Seeded(campaign_key=campaign["key"], network_key=network["key"])
+    path = f"/postback/{network['key']}?token={network['secret']}"
+    return Seeded(campaign_key=campaign["key"], postback_path=path)
 
 
 def _created(resp: httpx.Response) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 -- Accepted postbacks: each request converts a different, already stored click.
--- Usage: wrk ... -s postback.lua URL -- IDS_FILE NETWORK_KEY ACTIVE_SECONDS THREADS
+-- Usage: wrk ... -s postback.lua URL -- IDS_FILE POSTBACK_PATH ACTIVE_SECONDS THREADS
+-- (POSTBACK_PATH: the network's path with its token, /postback/KEY?token=SECRET)
 --
 -- After ACTIVE_SECONDS a connection stops sending (it "parks" on an empty request) instead of
 -- being cut off by wrk's stop, so no postback is left in flight when wrk exits: every conversion
@@ -21,7 +22,7 @@ function init(args)
     end
     i = i + 1
   end
-  prefix = "/postback/" .. args[2] .. "?payout=1.5&clickid="
+  prefix = args[2] .. "&payout=1.5&clickid="
   deadline = wall() + tonumber(args[3])
   nxt, accepted, duplicate, other, sent, exhausted = 1, 0, 0, 0, 0, 0
 end

@@ -30,10 +30,9 @@ def sign_in(page: Page, creds: Credentials, next_path: str = "/") -> None:
 
 
 def screenshot(page: Page, live: LiveServer, name: str) -> None:
-    """docs/screenshots/<name>.png, from the SQLite run only (so each is written once per run).
-
-    POSTBACK_SCREENSHOTS=0 turns them off."""
-    if not live.settings.is_sqlite or os.environ.get("POSTBACK_SCREENSHOTS") == "0":
+    """docs/screenshots/<name>.png, from the SQLite run only (so each is written once per run),
+    and only when asked with POSTBACK_SCREENSHOTS=1: a test run leaves the tree as it was."""
+    if not live.settings.is_sqlite or os.environ.get("POSTBACK_SCREENSHOTS") != "1":
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
