@@ -7,6 +7,7 @@ costs (kept on the ledger rows, like revenue) are in every report the tests ask 
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,8 +195,9 @@ def label(unit: str, moment: datetime, zone: ZoneInfo) -> str:
 
 
 def truth(
-    conn: Connection, q: ReportQuery
+    conn: Connection, q: ReportQuery, left_out: Collection[str] = ()
 ) -> tuple[dict[tuple[Any, ...], dict[str, Any]], dict[str, Any]]:
+    """What a report of the raw rows says, without the clicks and conversions `left_out`."""
     network = dict(conn.execute(select(Offer.id, Offer.network_id)).all())
     groups: dict[tuple[Any, ...], Sums] = {}
     totals = Sums()
@@ -205,6 +207,8 @@ def truth(
         select(Click.__table__).order_by(Click.created_at, Click.id)
     ).mappings():
         by_id[row["id"]] = row
+        if row["id"] in left_out:
+            continue
         visitor = (
             row["campaign_id"],
             row["ip"] or row["id"],
@@ -221,6 +225,8 @@ def truth(
     conversions = conn.execute(select(Conversion.__table__)).mappings().all()
     for basis in q.bases:
         for conv in conversions:
+            if conv["id"] in left_out:
+                continue
             click = by_id[conv["click_id"]]
             moment = conv["created_at"] if basis == 0 else conv["click_at"]
             key = _key(q, click, moment, network)

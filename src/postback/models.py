@@ -408,6 +408,20 @@ class ReportLateRow(Base):
     row_id: Mapped[str] = mapped_column(String(26), primary_key=True)
 
 
+class ReportSkippedRow(Base):
+    """A click or ledger row the fold could not take (its error, alone, was not the database's
+    passing trouble): left out of the rollups and of reports until `postback reports refold`
+    folds it (ADR 0015). `attempts`: the folds it failed alone."""
+
+    __tablename__ = "report_skipped_rows"
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    row_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    error: Mapped[str] = mapped_column(String(500))
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer)
+
+
 class ReportVisitor(Base):
     """Visitors (IP, or the click ID when there is none) seen per campaign and UTC day, kept
     only for the day the watermark is in: enough to tell whether a new click is unique."""

@@ -20,6 +20,7 @@ from postback.cli import (  # noqa: F401 - registers the commands
     commands,
     deliveries,
     report,
+    reports,
     serve,
     templates,
     users,

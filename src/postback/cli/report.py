@@ -51,6 +51,11 @@ def report(
             result = run_report(conn, query)
     finally:
         db.dispose()
+    if result.skipped_rows:
+        note.print(
+            f"note: {result.skipped_rows} row(s) could not be folded and are left out of this "
+            "report; `postback reports skipped` lists them"
+        )
     if fmt is Format.table:
         _print_table(result.rows, result.totals, query.group_by)
         return

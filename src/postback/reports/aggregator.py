@@ -27,6 +27,11 @@ PostgreSQL; both add to existing rows with ON CONFLICT ... DO UPDATE SET x = x +
 
 Concurrent aggregators (several servers on one PostgreSQL) serialise on the watermark row; one
 whose snapshot another's fold or claim overtook fails to serialise and tries again.
+
+A slice that fails with an error that may be a row's (a value the fold's code or a rollup
+column refuses) is folded again piece by piece (reports/isolation.py, ADR 0015): every good
+row is folded, each row that fails alone is named in report_skipped_rows and left out, and the
+watermark moves on. Those rows are the one exception to "everything before the watermark".
 """
 
 from __future__ import annotations
@@ -45,7 +50,6 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
 from postback.models import ReportVisitor
@@ -293,13 +297,27 @@ def fold(
     day = q_of(since) // PER_DAY
     if seen is None:
         seen = queries.visitors_of_day(conn, day)
-    new: list[Visitor] = []
     late_clicks = queries.fold_late_click_rows(conn, late[0], since) if late[0] else []
     _count_earlier_days(conn, late_clicks, day, seen)
     rows = [*late_clicks, *queries.fold_click_rows(conn, since, until)]
-    clicks, click_accs = fold_clicks(rows, seen, new)
     ledger = list(queries.fetch_late_ledger(conn, late[1], since)) if late[1] else []
     ledger.extend(queries.fetch_ledger(conn, since, until))
+    return fold_rows(conn, rows, ledger, seen, until)
+
+
+def fold_rows(
+    conn: Connection,
+    rows: Sequence[Any],
+    ledger: Sequence[Any],
+    seen: set[Visitor],
+    until: datetime,
+) -> int:
+    """Add clicks `rows` (as `queries.fold_click_rows` reads them, in (created_at, id) order)
+    and `ledger` rows to the rollups, with the visitors of `until`'s UTC day kept; `seen` gains
+    the new visitors. The fold's second half, which also folds the pieces of a slice that
+    failed (reports/isolation.py)."""
+    new: list[Visitor] = []
+    clicks, click_accs = fold_clicks(rows, seen, new)
     changes, conv_accs = fold_ledger(ledger, queries.networks_by_offer(conn) if ledger else {})
     for families, accs, metrics in (
         (CLICK_FAMILIES, click_accs, CLICK_METRICS),
@@ -353,20 +371,30 @@ class Aggregator:
     def fold_once(self, until: datetime | None = None) -> tuple[datetime, int]:
         """Fold at most ROWS clicks and ROWS ledger rows towards `until` (default: now - LAG),
         and as many late ones; returns the new watermark and the rows folded."""
+        from postback.reports.isolation import error_text, is_row_error
+
         target = until or datetime.now(UTC) - self.lag
+        isolating = False
         for attempt in range(RETRIES):
             try:
                 with self.engine.begin() as conn:
                     queries.claim(conn, target)
-                return self._fold(target)
-            except DBAPIError as exc:
+                return self._fold(target, isolating)
+            except Exception as exc:
                 self._seen = None
-                if getattr(exc.orig, "sqlstate", None) not in RETRYABLE or attempt + 1 == RETRIES:
+                if not isolating and is_row_error(exc):
+                    # Maybe one row's value: fold the slice again in pieces (reports/isolation.py).
+                    why = error_text(exc)
+                    log.info("report fold failed (%s); folding its slice piece by piece", why)
+                    isolating = True
+                    continue
+                state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+                if state not in RETRYABLE or attempt + 1 == RETRIES:
                     raise
                 log.info("report fold overtaken by another aggregator; folding again")
         raise AssertionError("unreachable")
 
-    def _fold(self, target: datetime) -> tuple[datetime, int]:
+    def _fold(self, target: datetime, isolating: bool = False) -> tuple[datetime, int]:
         cached, self._seen = self._seen, None
         with self._snapshot() as conn:
             prev = queries.read_watermark(conn, lock=True)
@@ -381,7 +409,12 @@ class Aggregator:
             if seen is None:
                 seen = queries.visitors_of_day(conn, q_of(start) // PER_DAY)
             with collector_paused():
-                count = fold(conn, start, new, seen, late)
+                if isolating:
+                    from postback.reports import isolation
+
+                    count = isolation.fold_slice(conn, start, new, seen, late).count
+                else:
+                    count = fold(conn, start, new, seen, late)
             queries.drop_late_entries(conn, *late)
             queries.write_watermark(conn, new)
         day = q_of(new) // PER_DAY
@@ -389,6 +422,15 @@ class Aggregator:
             seen = {v for v in seen if v[2] == day}
         self._seen = (new, seen)
         return new, count
+
+    def refold_skipped(self) -> tuple[int, int]:
+        """Fold the rows in report_skipped_rows again, each once: (folded, still failing)."""
+        from postback.reports.isolation import refold
+
+        try:
+            return refold(self._snapshot, self.rows)
+        finally:
+            self._seen = None
 
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[Connection]:
@@ -425,7 +467,14 @@ class Aggregator:
                 time.sleep((time.monotonic() - started) * (1 - share) / share)
 
     async def run(self) -> None:
-        """Fold every INTERVAL seconds until stop(); errors are logged and retried."""
+        """Fold every INTERVAL seconds until stop(); errors are logged and retried. Rows skipped
+        before are tried once more at start-up: an upgrade may have fixed their fault."""
+        try:
+            folded, failing = await asyncio.to_thread(self.refold_skipped)
+            if folded or failing:
+                log.info("skipped report rows: %d folded now, %d still fail", folded, failing)
+        except Exception:
+            log.exception("report rows skipped before could not be folded again; continuing")
         while not self._stop.is_set():
             try:
                 await asyncio.to_thread(self.catch_up, None, None, SERVER_SHARE)

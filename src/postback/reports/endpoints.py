@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from postback.api_keys.auth import REQUIRE_API_KEY
 from postback.kit.session import ReadSessionDep
-from postback.reports import service
+from postback.reports import service, skipped
 from postback.reports.export import csv_chunks, json_chunks
 from postback.reports.schemas import parse_query
 
@@ -24,10 +25,32 @@ _DOC = (
 )
 
 
+SKIPPED_DOC = (
+    "Rows (clicks, ledger rows) the report fold could not take: left out of every report, "
+    "which then equals the recorded rows without them, until `postback reports refold` "
+    "folds them again. Listed with their errors at /api/v1/reports/skipped."
+)
+
+
 class ReportOut(BaseModel):
     rows: list[dict[str, Any]]
     totals: dict[str, Any]
     total_rows: int
+    skipped_rows: int = Field(0, description=SKIPPED_DOC)
+
+
+class SkippedRowOut(BaseModel):
+    kind: Literal["click", "ledger"]
+    row_id: str
+    error: str
+    first_seen: datetime
+    last_seen: datetime
+    attempts: int = Field(description="Folds in which the row failed alone.")
+
+
+class SkippedOut(BaseModel):
+    skipped_rows: int = Field(description=SKIPPED_DOC)
+    rows: list[SkippedRowOut]
 
 
 def _report(request: Request, session: ReadSessionDep, paginate: bool) -> service.Report:
@@ -48,7 +71,20 @@ def get_report(
     tz: str = "UTC",
 ) -> ReportOut:
     report = _report(request, session, paginate=True)
-    return ReportOut(rows=report.rows, totals=report.totals, total_rows=report.total_rows)
+    return ReportOut(
+        rows=report.rows,
+        totals=report.totals,
+        total_rows=report.total_rows,
+        skipped_rows=report.skipped_rows,
+    )
+
+
+@router.get("/skipped", response_model=SkippedOut, description=SKIPPED_DOC)
+def skipped_rows(session: ReadSessionDep, limit: int = Query(100, ge=1, le=1000)) -> SkippedOut:
+    conn = session.connection()
+    found = skipped.listing(conn, limit)
+    rows = [SkippedRowOut.model_validate(row, from_attributes=True) for row in found]
+    return SkippedOut(skipped_rows=skipped.count(conn), rows=rows)
 
 
 @router.get("/export", description=_DOC)

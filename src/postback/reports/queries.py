@@ -39,6 +39,7 @@ from postback.models import (
     Network,
     Offer,
     ReportLateRow,
+    ReportSkippedRow,
     ReportVisitor,
     ReportWatermark,
     TrafficSource,
@@ -186,10 +187,23 @@ def fetch_late_ledger(conn: Connection, ids: Sequence[int], before: datetime) ->
     return found
 
 
-def fetch_ledger_for(conn: Connection, basis: int, start: datetime, end: datetime) -> Sequence[Any]:
-    """Every ledger row of the conversions whose conversion (0) or click (1) time is in range."""
+def fetch_ledger_for(
+    conn: Connection, basis: int, start: datetime, end: datetime, skip: bool = False
+) -> Sequence[Any]:
+    """Every ledger row of the conversions whose conversion (0) or click (1) time is in range;
+    with `skip`, but those the fold skipped (report_skipped_rows)."""
     moment = Conversion.created_at if basis == 0 else Conversion.click_at
-    return conn.execute(_ledger_select().where(moment >= start, moment < end)).all()
+    query = _ledger_select().where(moment >= start, moment < end)
+    if skip:
+        ident = cast(ConversionStatusChange.id, String)
+        query = query.where(ident.not_in(skipped_ids("ledger")))
+    return conn.execute(query).all()
+
+
+def skipped_ids(kind: str) -> Any:
+    """The ids of `kind` ("click", "ledger") in report_skipped_rows, for an IN."""
+    table: Table = ReportSkippedRow.__table__  # type: ignore[assignment]
+    return select(table.c.row_id).where(table.c.kind == kind)
 
 
 def networks_by_offer(conn: Connection) -> dict[int, int]:
@@ -388,10 +402,11 @@ def drop_late_entries(conn: Connection, clicks: Sequence[str], ledger: Sequence[
 def visitor_counted(conn: Connection, campaign: int, ip: str, day: int, click_id: str) -> bool:
     """Whether another click of this visitor on UTC day `day` (before the watermark's day, so
     its visitors are no longer kept) is in the rollups already: any such click but the late
-    ones still waiting to be folded."""
+    ones still waiting to be folded and the skipped ones (ADR 0015)."""
     late: Table = ReportLateRow.__table__  # type: ignore[assignment]
     start = moment_of(day * PER_DAY)
-    waiting = select(late.c.row_id).where(late.c.kind == "click")
+    late_ids = select(late.c.row_id).where(late.c.kind == "click")
+    waiting = late_ids.union_all(skipped_ids("click"))
     query = select(Click.id).where(
         Click.campaign_id == campaign,
         Click.ip == ip,

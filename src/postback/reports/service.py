@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.orm import Session
 
 from postback.kit.fields import field_error
-from postback.reports import queries
+from postback.reports import queries, skipped
 from postback.reports.aggregator import collector_paused
 from postback.reports.blocks import Plan, cuts, plan
 from postback.reports.dimensions import (
@@ -57,6 +57,8 @@ class Report:
     rows: list[dict[str, Any]]
     totals: dict[str, Any]
     total_rows: int
+    # Rows the fold could not take, left out of every report until refolded (ADR 0015).
+    skipped_rows: int = 0
 
 
 @dataclass
@@ -67,6 +69,7 @@ class _Run:
     b: int
     groups: dict[tuple[Any, ...], Sums]
     mark: int = 0  # the watermark's bucket
+    skipped: int = 0  # rows in report_skipped_rows: the raw paths leave them out too
     cuts: list[int] | None = None  # period boundaries in the range, for every rollup's plan
     blocks: dict[str, Plan] = field(default_factory=dict)  # by rollup family
 
@@ -93,6 +96,7 @@ def run_report(conn: Connection, query: ReportQuery) -> Report:
     queries.serial(conn)
     mark = queries.read_watermark(conn)
     run.mark = q_of(mark) if mark is not None else run.a
+    run.skipped = skipped.count(conn)
     asked = set(query.group_by) | set(query.filters)
     asked -= set(TIME_UNITS)
     network_of = queries.networks_by_offer(conn)
@@ -111,6 +115,9 @@ def _clicks(
     if family is None or mark is None:
         day_start = moment_of((run.a // PER_DAY) * PER_DAY)
         rows = queries.fetch_clicks(conn, day_start, run.query.end)
+        if run.skipped:
+            left_out = set(skipped.ids(conn, "click"))
+            rows = [row for row in rows if row.id not in left_out]
         _fold(run, click_facts(rows, set(), net))
         return
     for key, vals in _rollup(conn, run, family, CLICK_METRICS, None):
@@ -126,7 +133,8 @@ def _conversions(
 ) -> None:
     for basis in run.query.bases:
         if family is None or mark is None:
-            rows = queries.fetch_ledger_for(conn, basis, run.query.start, run.query.end)
+            start, end = run.query.start, run.query.end
+            rows = queries.fetch_ledger_for(conn, basis, start, end, skip=run.skipped > 0)
             _fold(run, ledger_facts(rows, net, (basis,)))
             continue
         for key, vals in _rollup(conn, run, family, CONV_METRICS, basis):
@@ -262,7 +270,7 @@ def _render(conn: Connection, run: _Run) -> Report:
     rows = _sorted(rows, q)
     end = None if q.limit is None else q.offset + q.limit
     totals = total(list(run.groups.values()))  # every fact counted lands in exactly one group
-    return Report(rows[q.offset : end], metrics(totals, q.bases), len(rows))
+    return Report(rows[q.offset : end], metrics(totals, q.bases), len(rows), run.skipped)
 
 
 def _natural(value: Any) -> tuple[int, Any]:
