@@ -215,7 +215,7 @@ def test_migration_keeps_events_and_the_unique_constraint(empty_database: str) -
     """Events were stored lower-cased before: each keeps its text and becomes its own key, and
     the duplicate rule still holds for it, while another case is now another event."""
     settings = Settings(database_url=empty_database, _env_file=None)  # type: ignore[call-arg]
-    upgrade(settings, "0015")
+    upgrade(settings, "0016")
     engine = create_engine(normalize_url(empty_database))
     first = {"id": "01J00000000000000000000001", "event": "leadformsubmit", "at": AT}
     try:
