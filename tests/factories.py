@@ -93,7 +93,7 @@ def conversion_row(
         "traffic_source_id": source_id, "event": "conversion", "status": "approved",
         "payout_micros": 1, "revenue_micros": 1, "commission_micros": 0, "cost_micros": 0,
         "original_amount": "1", "original_currency": "USD", "fx_rate": "1", "params": {},
-        "is_test": False,
+        "is_test": False, "source": "postback",
     }  # fmt: skip
     row = {**row, **overrides}
     row.setdefault("event_key", row["event"])

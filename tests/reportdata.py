@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, select
 from ulid import ULID
 
-from postback.conversions.ledger import CostTerms, recognised_revenue
+from postback.conversions.ledger import SUPERSEDED, CostTerms, recognised_revenue
 from postback.kit.ids import new_id, new_key
 from postback.kit.money import format_micros
 from postback.models import (
@@ -92,17 +92,27 @@ def click_id_at(moment: datetime, rng: random.Random) -> str:
     return str(ULID.from_bytes(ms.to_bytes(6, "big") + rng.randbytes(10)))
 
 
+SOURCES = ("postback", "postback", "manual", "pixel")
+
+
 def make_rows(
-    engine: Engine, rng: random.Random, base: datetime, n_clicks: int, n_conv: int, days: int = 4
+    engine: Engine,
+    rng: random.Random,
+    base: datetime,
+    n_clicks: int,
+    n_conv: int,
+    days: int = 4,
+    sources: tuple[str, ...] = SOURCES,
 ) -> None:
-    """Clicks over `days` days from `base`, and conversions of random clicks."""
+    """Clicks over `days` days from `base`, and conversions of random clicks, recorded by
+    `sources` (a pixel's superseded by a postback half the time)."""
     with engine.begin() as conn:
         cfg = make_config(conn)
         clicks = [_click(cfg, rng, base, days) for _ in range(n_clicks)]
         if clicks:
             conn.execute(Click.__table__.insert(), clicks)
         for _ in range(n_conv if clicks else 0):
-            _conversion(conn, rng, rng.choice(clicks), cfg.terms)
+            _conversion(conn, rng, rng.choice(clicks), cfg.terms, rng.choice(sources))
 
 
 def _click(cfg: Config, rng: random.Random, base: datetime, days: int) -> dict[str, Any]:
@@ -130,7 +140,11 @@ def _click(cfg: Config, rng: random.Random, base: datetime, days: int) -> dict[s
 
 
 def _conversion(
-    conn: Connection, rng: random.Random, click: dict[str, Any], terms: dict[int, CostTerms]
+    conn: Connection,
+    rng: random.Random,
+    click: dict[str, Any],
+    terms: dict[int, CostTerms],
+    source: str,
 ) -> None:
     """A conversion and its ledger: a first status, then up to two changes of status or payout
     (as `update` and `accumulate` repeats make), revenue and cost following each."""
@@ -143,15 +157,20 @@ def _conversion(
     cost = terms[click["campaign_id"]].cost
     revenue = recognised_revenue(status, payout)
     sale = recognised_revenue(status, amount or 0)
-    changes = [(None, status, payout, revenue, cost(status, revenue), sale, at)]
+    # (from, to, payout, revenue, cost, sale, at, source): the state after each ledger row
+    changes = [(None, status, payout, revenue, cost(status, revenue), sale, at, source)]
     for _ in range(rng.randrange(3)):
         prev, new = changes[-1][1], rng.choice(STATUSES)
-        if rng.random() < 0.3:
+        when = changes[-1][6] + timedelta(seconds=rng.randrange(86400))
+        if source == "pixel" and rng.random() < 0.5:
+            # A postback supersedes the pixel: its state withdrawn, the postback's recorded.
+            changes.append((prev, SUPERSEDED, 0, 0, 0, 0, when, "pixel"))
+            source, prev = "postback", None
+        elif rng.random() < 0.3:
             payout += rng.choice([1, 500_001])
         revenue = recognised_revenue(new, payout)
         sale = recognised_revenue(new, amount or 0)
-        when = changes[-1][6] + timedelta(seconds=rng.randrange(86400))
-        changes.append((prev, new, payout, revenue, cost(new, revenue), sale, when))
+        changes.append((prev, new, payout, revenue, cost(new, revenue), sale, when, source))
     conn.execute(
         Conversion.__table__.insert().values(
             id=conv_id, click_id=click["id"], dedupe_key=conv_id, created_at=at, updated_at=at,
@@ -161,11 +180,11 @@ def _conversion(
             status=changes[-1][1], payout_micros=payout, revenue_micros=changes[-1][3],
             cost_micros=changes[-1][4], commission_micros=0, original_amount="1",
             original_currency="USD", fx_rate="1", fx_date=None, params={},
-            is_test=click["is_test"], amount_micros=amount,
+            is_test=click["is_test"], amount_micros=amount, source=source,
         )
     )  # fmt: skip
     before = (0, 0, 0, 0)
-    for prev, new, *now, when in changes:
+    for prev, new, *now, when, row_source in changes:
         payout_delta, revenue_delta, cost_delta, sale_delta = (
             a - b for a, b in zip(now, before, strict=True)
         )
@@ -174,6 +193,7 @@ def _conversion(
                 conversion_id=conv_id, at=when, from_status=prev, to_status=new,
                 payout_delta_micros=payout_delta, revenue_delta_micros=revenue_delta,
                 cost_delta_micros=cost_delta, amount_delta_micros=sale_delta,
+                source=row_source,
             )
         )  # fmt: skip
         before = tuple(now)
@@ -229,7 +249,7 @@ def truth(
                 continue
             click = by_id[conv["click_id"]]
             moment = conv["created_at"] if basis == 0 else conv["click_at"]
-            key = _key(q, click, moment, network)
+            key = _key(q, click, moment, network, conv["source"])
             if key is None:
                 continue
             vec = [1] + [int(conv["status"] == s) for s in STATUSES]
@@ -255,7 +275,11 @@ def _expected(sums: Sums, bases: tuple[int, ...]) -> dict[str, Any]:
 
 
 def _key(
-    q: ReportQuery, click: Any, moment: datetime, network: dict[int, int | None]
+    q: ReportQuery,
+    click: Any,
+    moment: datetime,
+    network: dict[int, int | None],
+    source: str | None = None,
 ) -> tuple[Any, ...] | None:
     if not q.start <= moment < q.end or (click["is_test"] and not q.include_test):
         return None
@@ -270,6 +294,8 @@ def _key(
             values[dim] = label(dim, moment, q.zone)
         elif dim == "network":
             values[dim] = network.get(click["offer_id"]) if click["offer_id"] else None
+        elif dim == "conversion_source":
+            values[dim] = source
         else:
             values[dim] = click[COLUMNS[dim]]
     for dim, allowed in q.filters.items():

@@ -103,7 +103,7 @@ def test_a_click_shows_the_lander_then_lp_goes_to_the_offer(
     assert host_of(first) == "lander.test"
     clickid = param(first, "c")
     assert param(first, "zone") == "z 1"
-    assert f"pb_click={clickid}" in first.headers["set-cookie"]
+    assert f"pb_clickid={clickid}; Path=/;" in first.headers["set-cookie"]
     assert "HttpOnly" in first.headers["set-cookie"]
     with live.runtime.db.session() as s:
         stored = s.get(Click, clickid)
@@ -113,9 +113,12 @@ def test_a_click_shows_the_lander_then_lp_goes_to_the_offer(
     on = http.get("/lp", params={"clickid": clickid})
     assert host_of(on) == "offer.test"
     assert param(on, "cid") == clickid
-    # The bare /lp finds the click by its cookie; a second click-through counts once.
-    again = httpx.get(f"{live.url}/lp", cookies={"pb_click": clickid}, follow_redirects=False)
+    # The bare /lp finds the click by its cookie (or by the cookie's name before the pixel
+    # came: a visitor who clicked before the upgrade); a second click-through counts once.
+    again = httpx.get(f"{live.url}/lp", cookies={"pb_clickid": clickid}, follow_redirects=False)
     assert param(again, "cid") == clickid
+    old = httpx.get(f"{live.url}/lp", cookies={"pb_click": clickid}, follow_redirects=False)
+    assert param(old, "cid") == clickid
     with live.runtime.db.session() as s:
         rows = s.scalars(select(LanderClick)).all()
         assert [(r.click_id, r.lander_id, r.campaign_id) for r in rows] == [

@@ -18,6 +18,7 @@ from postback.kit.db import normalize_url
 from postback.kit.money import format_micros
 from postback.reports.aggregator import CLICK_LAYOUTS, CONVERSION_LAYOUTS, Aggregator
 from postback.reports.dimensions import CLICK_FAMILIES, CONVERSION_FAMILIES
+from postback.reports.facts import CONV_METRICS
 from postback.reports.metrics import Sums, money, ratio, total
 from postback.reports.periods import boundary_test, key_py, q_of, spans_for
 from postback.reports.schemas import parse_query
@@ -31,6 +32,7 @@ BASES = [datetime(2024, 3, 8, tzinfo=UTC), datetime(2024, 11, 1, tzinfo=UTC),
          datetime(2024, 4, 5, tzinfo=UTC)]  # fmt: skip
 ZONES = ["UTC", "Asia/Kathmandu", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe"]
 DIMS = ["campaign", "offer", "lander", "network", "traffic_source", "country", "device", "os",
+        "conversion_source",
         "token.zone", "sub1", "day", "hour", "week", "month"]  # fmt: skip
 FILTERS = [
     {},
@@ -38,6 +40,7 @@ FILTERS = [
     {"campaign": ["1,2"]},
     {"zone": ["z1"]},
     {"device": ["mobile"]},
+    {"conversion_source": ["pixel,manual"]},
 ]
 
 
@@ -77,6 +80,17 @@ def _compare(conn, params: dict[str, list[str]]) -> None:  # type: ignore[no-unt
     filters={},
     count_by="conversion",
     include_test=False,
+)
+@example(  # by conversion source: pixels superseded in the rollups and in the raw tail
+    seed=3,
+    n_clicks=60,
+    n_conv=40,
+    fold_hours=50,
+    group=["conversion_source", "day"],
+    zone="UTC",
+    filters={},
+    count_by="both",
+    include_test=True,
 )
 @example(  # by lander: no rollup keeps it, so the whole range is folded from raw rows
     seed=7,
@@ -168,7 +182,8 @@ def test_migrations_build_rollups_like_the_aggregator(server: LiveServer) -> Non
     wipe(server.settings)
     engine = create_engine(normalize_url(server.settings.database_url))
     try:
-        make_rows(engine, random.Random(12), base, 300, 60, days=20)
+        # Those migrations ran before conversions had a source: every one was a postback's.
+        make_rows(engine, random.Random(12), base, 300, 60, days=20, sources=("postback",))
         Aggregator(engine, rows=100).catch_up(base + timedelta(days=30))
         with engine.begin() as conn:
             folded = {rows: _rows(conn, rows) for _name, rows in BACKFILLS}
@@ -179,6 +194,45 @@ def test_migrations_build_rollups_like_the_aggregator(server: LiveServer) -> Non
                 module = importlib.import_module(f"postback.migrations.versions.{name}")
                 module.backfill(conn)
             assert {rows: _rows(conn, rows) for _name, rows in BACKFILLS} == folded
+    finally:
+        engine.dispose()
+
+
+CONVERSION_ROLLUPS = ("report_conversion_campaign", "report_conversions",
+                     "report_conversion_tokens")  # fmt: skip
+
+
+def test_migration_moves_folded_manual_conversions_to_their_source(server: LiveServer) -> None:
+    """0018 keeps the rollups folded before it (every row then counted as `postback`) and
+    moves what manual conversions added to `manual`: the same as folding them by source."""
+    base = datetime(2024, 3, 1, tzinfo=UTC)
+    wipe(server.settings)
+    engine = create_engine(normalize_url(server.settings.database_url))
+    migration = importlib.import_module("postback.migrations.versions.0018_conversion_source_pixel")
+    nonzero = " OR ".join(f"{m} <> 0" for m in CONV_METRICS)
+    try:
+        make_rows(engine, random.Random(13), base, 300, 80, days=8, sources=("postback", "manual"))
+        Aggregator(engine, rows=100).catch_up(base + timedelta(days=6))
+        with engine.connect() as conn:
+            folded = {t: _rows(conn, f"{t} WHERE 1 = 1") for t in CONVERSION_ROLLUPS}
+        with engine.begin() as conn:  # the rollups as an older version folded them
+            for table in CONVERSION_ROLLUPS:
+                conn.execute(text(f"DELETE FROM {table}"))
+            conn.execute(text("DELETE FROM report_visitors"))
+            conn.execute(text("UPDATE report_watermarks SET folded_until = NULL"))
+            conn.execute(text("UPDATE conversion_status_changes SET source = 'postback'"))
+        Aggregator(engine, rows=100).catch_up(base + timedelta(days=6))
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE conversion_status_changes SET source = 'manual' WHERE conversion_id "
+                    "IN (SELECT id FROM conversions WHERE source = 'manual')"
+                )
+            )
+            migration.move_manual_rows(conn)
+            # Rows the move left at zero count nothing: a fold would not have made them.
+            moved = {t: _rows(conn, f"{t} WHERE {nonzero}") for t in CONVERSION_ROLLUPS}
+        assert all(folded.values()) and moved == folded
     finally:
         engine.dispose()
 

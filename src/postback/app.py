@@ -4,6 +4,7 @@
 /lp                          a lander's call-to-action, on to the offer (clicks/lander.py)
 /postback, /postback/{key}   inbound postbacks (conversions/receiver.py)
 /name/.../at, /code/.../at   Adsterra-compatible postback paths
+/pixel, /pixel.js            the conversion pixel and its snippet (conversions/pixel_receiver.py)
 /healthz, /readyz            liveness and readiness
 everything else              the admin API and its docs (api.py)
 """
@@ -21,6 +22,7 @@ from postback.clicks.lander import handle_lander_click
 from postback.clicks.redirect import handle_click
 from postback.clicks.visitor import warm_up
 from postback.config import Settings, get_settings
+from postback.conversions.pixel_receiver import handle_pixel, handle_snippet
 from postback.conversions.receiver import handle_postback, is_postback_path
 from postback.deliveries.worker import DeliveryWorker
 from postback.kit.asgi import Receive, Scope, Send, send_json
@@ -58,6 +60,10 @@ class PostbackApp:
             await handle_lander_click(rt, scope, receive, send)
         elif is_postback_path(path):
             await handle_postback(rt, scope, receive, send)
+        elif path == "/pixel":
+            await handle_pixel(rt, scope, receive, send)
+        elif path == "/pixel.js":
+            await handle_snippet(rt, scope, receive, send)
         elif path == "/healthz":
             await send_json(send, 200, {"status": "ok"})
         elif path == "/readyz":

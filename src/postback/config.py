@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Per source IP and process; 0 turns the limit off. Refused requests get 429 rate_limited.
     postback_rate_limit: float = 0
     postback_rate_burst: int = 100
+    # The conversion pixel (GET /pixel), per browser IP and process: on by default, since
+    # anyone can fire it. A refused pixel still answers its image; the log says rate_limited.
+    pixel_rate_limit: float = 1.0
+    pixel_rate_burst: int = 20
     # HMAC-signed postbacks: how far a signature's timestamp may be from our clock.
     signature_tolerance: timedelta = timedelta(minutes=5)
     # Trust X-Forwarded-For from these proxies (comma-separated IPs); empty means trust nobody.

@@ -193,6 +193,16 @@ class Campaign(Timestamped, Base):
     # Ids inside are checked on every save; offers and landers are archived, never deleted.
     paths: Mapped[list[Any]] = mapped_column(JSON, default=list)
     rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The conversion pixel (conversions/pixel.py): off unless the campaign opts in, since
+    # anyone who sees their own click ID can fire it. What it records is provisional (this
+    # status, the offer's payout) and fires the outbound postback only when told to.
+    pixel_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    pixel_status: Mapped[str] = mapped_column(
+        String(12), default="pending", server_default="pending"
+    )
+    pixel_fires_postbacks: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class Click(Base):
@@ -269,6 +279,9 @@ class Conversion(Base):
     fx_date: Mapped[str | None] = mapped_column(String(10))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What recorded it: "postback", "manual" (the conversions API) or "pixel" (provisional,
+    # until a postback or an admin's create for the same click and event supersedes it).
+    source: Mapped[str] = mapped_column(String(12), default="postback", server_default="postback")
 
     __table_args__ = (
         UniqueConstraint("click_id", "event_key", "dedupe_key"),
@@ -297,6 +310,10 @@ class ConversionStatusChange(Base):
     # "postback", or "manual" for a change made through the conversions API by an API key.
     origin: Mapped[str] = mapped_column(String(12), default="postback", server_default="postback")
     api_key_id: Mapped[int | None] = mapped_column(Integer)
+    # The conversion's source this row counts under in reports: its source when the row was
+    # written. A postback superseding a pixel's conversion writes two rows: the pixel's state
+    # withdrawn (to_status "superseded", source "pixel"), then its own (from_status NULL).
+    source: Mapped[str] = mapped_column(String(12), default="postback", server_default="postback")
 
 
 class PostbackLogEntry(Base):
@@ -450,6 +467,7 @@ class _ConversionMetrics(_Rollup):
     # 0: bucketed by the conversion's time, 1: by its click's time.
     basis: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(String(50))
+    source: Mapped[str] = mapped_column(String(12), server_default="postback")
     conversions: Mapped[int] = mapped_column(BigInteger)
     approved: Mapped[int] = mapped_column(BigInteger)
     pending: Mapped[int] = mapped_column(BigInteger)
@@ -500,18 +518,22 @@ class ReportConversionCampaign(_ConversionMetrics, Base):
     __tablename__ = "report_conversion_campaign"
     offer_id: Mapped[int] = mapped_column(Integer)
     # basis before q: a report asks for one basis at a time and reads only its rows.
-    __table_args__ = (PrimaryKeyConstraint("level", "basis", *_KEY[1:], "offer_id", "event"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("level", "basis", *_KEY[1:], "offer_id", "source", "event"),
+    )
 
 
 class ReportConversion(_Geo, _ConversionMetrics, Base):
     __tablename__ = "report_conversions"
     offer_id: Mapped[int] = mapped_column(Integer)
-    __table_args__ = (PrimaryKeyConstraint(*_KEY, "basis", "offer_id", *_GEO, "event"),)
+    __table_args__ = (PrimaryKeyConstraint(*_KEY, "basis", "offer_id", *_GEO, "source", "event"),)
 
 
 class ReportConversionToken(_Token, _ConversionMetrics, Base):
     __tablename__ = "report_conversion_tokens"
-    __table_args__ = (PrimaryKeyConstraint("level", "name", *_KEY[1:], "basis", "value", "event"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("level", "name", *_KEY[1:], "basis", "value", "source", "event"),
+    )
 
 
 # The tail of not-yet-folded ledger rows is read by time.

@@ -19,8 +19,12 @@ class Runtime:
     writer: GroupCommitWriter
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
     postback_limiter: RateLimiter = field(init=False)
+    pixel_limiter: RateLimiter = field(init=False)
     routes: TTLCache = field(init=False)
     networks: TTLCache = field(init=False)
+    # The attributes of the click cookie (clicks/redirect.py), made once, not per click. It
+    # lasts as long as the lookback window in which a conversion can still be attributed.
+    cookie_suffix: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         ttl = self.settings.config_cache_ttl.total_seconds()
@@ -28,6 +32,12 @@ class Runtime:
         self.networks = TTLCache(ttl)
         self.postback_limiter = RateLimiter(
             self.settings.postback_rate_limit, self.settings.postback_rate_burst
+        )
+        secure = "; Secure" if self.settings.public_url.startswith("https:") else ""
+        age = int(self.settings.default_lookback.total_seconds())
+        self.cookie_suffix = f"; Path=/; Max-Age={age}; HttpOnly; SameSite=Lax{secure}".encode()
+        self.pixel_limiter = RateLimiter(
+            self.settings.pixel_rate_limit, self.settings.pixel_rate_burst
         )
 
     @classmethod

@@ -35,6 +35,13 @@ from postback.kit.money import (
 CostModel = Literal["none", "cpc", "cpm", "token", "cpa", "revshare"]
 PRICED = ("cpc", "cpm", "cpa", "revshare")
 NewStatus = Literal["active", "paused"]
+PixelStatus = Literal["pending", "approved"]
+_PIXEL_ENABLED = (
+    "Accept the conversion pixel (GET /pixel, /pixel.js) for this campaign's clicks. Off by "
+    "default: anyone who sees their own click ID can fire it"
+)
+_PIXEL_STATUS = "The status of a conversion the pixel records, until a postback supersedes it"
+_PIXEL_FIRES = "Whether a pixel's conversion fires the traffic source's postback by itself"
 Status = Literal["active", "paused", "archived"]
 MAX_WEIGHT = 1_000_000
 # What one click may cost (CPM is per thousand clicks), and one conversion (kit/money.py).
@@ -191,6 +198,9 @@ class CampaignCreate(_Routing):
     fallback_url: HttpUrlText | None = Field(
         default=None, description="Where visitors go while the campaign is paused or archived"
     )
+    pixel_enabled: bool = Field(default=False, description=_PIXEL_ENABLED)
+    pixel_status: PixelStatus = Field(default="pending", description=_PIXEL_STATUS)
+    pixel_fires_postbacks: bool = Field(default=False, description=_PIXEL_FIRES)
 
 
 class CampaignUpdate(_Routing, Patch):
@@ -208,6 +218,13 @@ class CampaignUpdate(_Routing, Patch):
     status: Annotated[Status | None, NotNull] = None
     fallback_url: HttpUrlText | None = None
     archived: Annotated[bool | None, NotNull] = None
+    pixel_enabled: Annotated[bool | None, NotNull] = Field(default=None, description=_PIXEL_ENABLED)
+    pixel_status: Annotated[PixelStatus | None, NotNull] = Field(
+        default=None, description=_PIXEL_STATUS
+    )
+    pixel_fires_postbacks: Annotated[bool | None, NotNull] = Field(
+        default=None, description=_PIXEL_FIRES
+    )
 
 
 class CostOut(Output):
@@ -251,6 +268,9 @@ class CampaignOut(Output):
     rules: list[RuleOut]
     cost: CostOut
     fallback_url: str | None
+    pixel_enabled: bool = Field(description=_PIXEL_ENABLED)
+    pixel_status: str = Field(description=_PIXEL_STATUS)
+    pixel_fires_postbacks: bool = Field(description=_PIXEL_FIRES)
     tracking_url: str
     tracking_link: str = Field(
         description="tracking_url with the traffic source's macros in its parameters: paste this"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from postback.clicks import repository, service
-from postback.clicks.redirect import HTML, LANDER_COOKIE, NOT_FOUND_PAGE
+from postback.clicks.redirect import CLICK_COOKIE, HTML, NOT_FOUND_PAGE, OLD_LANDER_COOKIE
 from postback.kit.asgi import (
     Receive,
     Scope,
@@ -54,12 +54,14 @@ async def handle_lander_click(rt: Runtime, scope: Scope, receive: Receive, send:
 
 
 def click_id_of(scope: Scope) -> str | None:
-    """The click ID from ?clickid=, else from the cookie; None unless it is well formed."""
+    """The click ID from ?clickid=, else from the click's cookie; None unless well formed."""
     query = scope["query_string"].decode("latin-1")
     value = next((v for k, v in query_pairs(query) if k == "clickid"), None)
-    if not value:
-        cookies = header(scope, b"cookie") or ""
-        prefix = f"{LANDER_COOKIE}="
+    cookies = "" if value else header(scope, b"cookie") or ""
+    for name in (CLICK_COOKIE, OLD_LANDER_COOKIE):
+        if value:
+            break
+        prefix = f"{name}="
         value = next(
             (c.strip()[len(prefix) :] for c in cookies.split(";") if c.strip().startswith(prefix)),
             None,

@@ -32,8 +32,12 @@ UNAVAILABLE_PAGE = (
     b"<h1>Temporarily unavailable</h1><p>Please try again in a moment.</p></html>"
 )
 HTML = b"text/html; charset=utf-8"
-LANDER_COOKIE = "pb_click"
-LANDER_COOKIE_AGE = 30 * 86400
+# The first-party cookie that remembers the click on the tracker's domain, for a lander's bare
+# /lp and for the conversion pixel (conversions/pixel_receiver.py). HttpOnly: the pixel's
+# snippet never reads it (it keeps its own on the page's domain); the browser sends it.
+CLICK_COOKIE = "pb_clickid"
+# Its name before 0.x: the lander still reads it from visitors who clicked before the upgrade.
+OLD_LANDER_COOKIE = "pb_click"
 
 
 async def get_route(rt: Runtime, key: str) -> CampaignRoute | None:
@@ -81,15 +85,13 @@ async def handle_click(rt: Runtime, scope: Scope, receive: Receive, send: Send) 
             log.exception("click not stored for campaign %s", key)
             await send_response(send, 503, UNAVAILABLE_PAGE, HTML, [(b"retry-after", b"1")])
             return
-    cookie = lander_cookie(click.row["id"], rt.settings.public_url) if click.lander else None
+    cookie = None
+    if method == "GET":  # a HEAD stores no click: nothing to remember
+        cookie = [(b"set-cookie", COOKIE_PREFIX + click.row["id"].encode() + rt.cookie_suffix)]
     await send_redirect(send, click.location, extra_headers=cookie)
 
 
-def lander_cookie(clickid: str, public_url: str) -> list[tuple[bytes, bytes]]:
-    """Remembers the click for a lander whose call-to-action links to a bare /lp."""
-    secure = "; Secure" if public_url.startswith("https:") else ""
-    value = f"{LANDER_COOKIE}={clickid}; Path=/lp; Max-Age={LANDER_COOKIE_AGE}; HttpOnly"
-    return [(b"set-cookie", f"{value}; SameSite=Lax{secure}".encode())]
+COOKIE_PREFIX = f"{CLICK_COOKIE}=".encode()
 
 
 async def _not_routable(send: Send, route: CampaignRoute | None) -> None:

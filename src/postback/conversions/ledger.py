@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The to_status of the ledger row that withdraws a pixel's provisional conversion when a
+# postback supersedes it (conversions/recording.py); reports count it as one conversion less.
+SUPERSEDED = "superseded"
 DUPLICATE_MODES = ("ignore", "new_per_txid", "update", "accumulate")
 # The statuses a postback may move a conversion to, by its current status (the full matrix is
 # in docs/postbacks.md). Refunded and chargeback are final for postbacks, and pending never

@@ -31,6 +31,7 @@ def _filtered(query: Select[tuple[Conversion]], f: ConversionFilters) -> Select[
         Conversion.event: f.event,
         Conversion.click_id: f.clickid.upper() if f.clickid else None,
         Conversion.is_test: f.test,
+        Conversion.source: f.source,
     }
     for column, value in equal.items():
         if value is not None:

@@ -27,6 +27,7 @@ class Reason(StrEnum):
     NO_NETWORK = "no_network"
     UNKNOWN_NETWORK = "unknown_network"
     UNKNOWN_CLICK = "unknown_click"
+    PIXEL_DISABLED = "pixel_disabled"
     OUTSIDE_WINDOW = "outside_window"
     STATUS_LOCKED = "status_locked"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -59,6 +60,7 @@ _STATUS = {
     Reason.REPLAYED_SIGNATURE: 403,
     Reason.WRONG_NETWORK: 403,
     Reason.NO_NETWORK: 403,
+    Reason.PIXEL_DISABLED: 403,
     Reason.UNKNOWN_NETWORK: 404,
     Reason.UNKNOWN_CLICK: 404,
     Reason.METHOD_NOT_ALLOWED: 405,

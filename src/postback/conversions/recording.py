@@ -18,7 +18,14 @@ from sqlalchemy import Connection
 
 from postback.conversions import repository
 from postback.conversions.fx import DEFAULT_MAX_AGE, Rate, StaleRate, UnknownCurrency, rates
-from postback.conversions.ledger import Change, first_change, postback_may_change, repeat_change
+from postback.conversions.ledger import (
+    SUPERSEDED,
+    Change,
+    first_change,
+    postback_may_change,
+    recognised_revenue,
+    repeat_change,
+)
 from postback.conversions.parsing import Refused
 from postback.conversions.reasons import Reason
 from postback.conversions.records import ClickRecord, NetworkConfig, Outcome
@@ -29,10 +36,10 @@ from postback.kit.money import AMOUNT_MAX_MICROS, format_micros, to_micros
 
 @dataclass(slots=True)  # read-only by convention; frozen cost 0.5 us more, once per postback
 class Origin:
-    """Who makes a change, kept on its ledger row: a postback (with its log row's id) or an
-    admin through the conversions API (with the API key's id)."""
+    """Who makes a change, kept on its ledger row: a postback or the conversion pixel (with
+    its log row's id), or an admin through the conversions API (with the API key's id)."""
 
-    kind: str = "postback"  # or "manual"
+    kind: str = "postback"  # or "manual", or "pixel"
     postback_id: str | None = None
     api_key_id: int | None = None
 
@@ -55,6 +62,7 @@ class Recording:
     origin: Origin
     is_test: bool
     max_rate_age: timedelta = DEFAULT_MAX_AGE
+    fires: bool = True  # a new conversion queues the outbound postback (a pixel's may not)
 
 
 @dataclass(slots=True)
@@ -119,6 +127,7 @@ def make_draft(rec: Recording) -> Draft:
         "fx_date": rate.on.isoformat() if rate.on else None,
         "params": params,
         "is_test": rec.is_test,
+        "source": rec.origin.kind,
     }
     return Draft(rec, row, mode, first)
 
@@ -139,17 +148,24 @@ def settle(draft: Draft, inserted: bool) -> Outcome:
     whose (click, event, dedupe key) existed goes through the repeat rules instead."""
     rec, row = draft.rec, draft.row
     if inserted:
-        write_ledger(rec.conn, rec.at, rec.origin, row["id"], None, draft.first)
-        queued = queue_delivery(rec.conn, rec.at, rec.click, row, rec.account_currency)
+        write_ledger(rec.conn, rec.at, rec.origin, row["id"], None, draft.first, row["source"])
+        queued = rec.fires and queue_delivery(
+            rec.conn, rec.at, rec.click, row, rec.account_currency
+        )
         return Outcome(Reason.ACCEPTED, conversion_id=row["id"], queued=queued)
-    return _repeat(rec, row, draft.mode)
+    return _repeat(draft)
 
 
-def _repeat(rec: Recording, row: dict[str, Any], mode: str) -> Outcome:
+def _repeat(draft: Draft) -> Outcome:
+    rec, row, mode = draft.rec, draft.row, draft.mode
     v, click = rec.values, rec.click
     existing = repository.lock_conversion(
         rec.conn, row["click_id"], row["event_key"], row["dedupe_key"]
     )
+    if rec.origin.kind == PIXEL:  # a pixel only ever makes a new provisional conversion
+        return Outcome(Reason.DUPLICATE, "already recorded", conversion_id=existing.id)
+    if existing.source == PIXEL:
+        return _supersede(draft, existing)
     change = repeat_change(
         mode,
         status=existing.status,
@@ -212,7 +228,7 @@ def apply_change(
             "updated_at": at,
         },
     )
-    write_ledger(conn, at, origin, existing.id, existing.status, change)
+    write_ledger(conn, at, origin, existing.id, existing.status, change, existing.source)
     if change.status == existing.status:
         return False
     updated = {
@@ -234,6 +250,7 @@ def write_ledger(
     conversion_id: str,
     from_status: str | None,
     change: Change,
+    source: str,
 ) -> None:
     repository.insert_status_change(
         conn,
@@ -249,7 +266,46 @@ def write_ledger(
             "postback_id": origin.postback_id,
             "origin": origin.kind,
             "api_key_id": origin.api_key_id,
+            "source": source,
         },
+    )
+
+
+PIXEL = "pixel"
+# What a superseding postback leaves as the pixel made it: the conversion's identity, and its
+# time (reports have bucketed it there; the ledger's rows stay in that bucket).
+_KEPT = frozenset({"id", "click_id", "dedupe_key", "created_at", "click_at", "campaign_id",
+                   "offer_id", "traffic_source_id", "event", "is_test"})  # fmt: skip
+
+
+def _supersede(draft: Draft, existing: Any) -> Outcome:
+    """A postback (or an admin's create) for a conversion the pixel recorded: authoritative, so
+    its amounts, status and source replace the pixel's whatever the duplicate mode. The ledger
+    withdraws the pixel's state (to "superseded", counted under "pixel") and records the new
+    one (counted under the new source); the outbound postback fires as for a new conversion,
+    unless the pixel's already went out with the same status."""
+    rec, row, first = draft.rec, draft.row, draft.first
+    sale = recognised_revenue(existing.status, existing.amount_micros or 0)
+    withdrawn = Change(
+        SUPERSEDED, 0, 0, 0, 0,
+        -existing.payout_micros, -existing.revenue_micros, -existing.cost_micros, None, -sale,
+    )  # fmt: skip
+    write_ledger(rec.conn, rec.at, rec.origin, existing.id, existing.status, withdrawn, PIXEL)
+    write_ledger(rec.conn, rec.at, rec.origin, existing.id, None, first, row["source"])
+    values = {k: v for k, v in row.items() if k not in _KEPT}
+    values["txid"] = row["txid"] or existing.txid
+    values["updated_at"] = rec.at
+    repository.update_conversion(rec.conn, existing.id, values)
+    fired = repository.has_delivery(rec.conn, existing.id)
+    queued = False
+    if not fired or first.status != existing.status:
+        updated = {**row, "id": existing.id, "txid": values["txid"]}
+        queued = queue_delivery(rec.conn, rec.at, rec.click, updated, rec.account_currency)
+    return Outcome(
+        Reason.ACCEPTED,
+        f"supersedes the pixel's provisional conversion ({existing.status})",
+        conversion_id=existing.id,
+        queued=queued,
     )
 
 

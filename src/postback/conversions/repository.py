@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, select, update
 from postback.conversions.ledger import CostTerms
 from postback.conversions.records import ClickRecord, NetworkConfig
 from postback.kit.rows import DriverInsert, driver_cursor, from_sqlite_time
-from postback.kit.writer import batch_scratch, insert_later
+from postback.kit.writer import batch_scratch, deferred_rows, insert_later
 from postback.models import (
     Base,
     Campaign,
@@ -213,12 +213,23 @@ def _utc(value: Any) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+_PIXEL_SETTINGS = select(
+    Campaign.pixel_enabled, Campaign.pixel_status, Campaign.pixel_fires_postbacks
+).where(Campaign.id == bindparam("id"))
+
+
+def load_pixel_settings(conn: Connection, campaign_id: int) -> Row[Any] | None:
+    """(enabled, status, fires postbacks) of a campaign's conversion pixel."""
+    row: Row[Any] | None = conn.execute(_PIXEL_SETTINGS, {"id": campaign_id}).one_or_none()  # type: ignore[assignment]
+    return row
+
+
 _CONVERSION_COLUMNS = (
     "id", "click_id", "dedupe_key", "created_at", "updated_at", "click_at", "campaign_id",
     "offer_id", "network_id", "traffic_source_id", "event", "event_key", "txid", "status",
     "payout_micros", "revenue_micros", "commission_micros", "cost_micros", "amount_micros",
     "original_amount", "original_sale_amount", "original_currency", "fx_rate", "fx_date",
-    "params", "is_test",
+    "params", "is_test", "source",
 )  # fmt: skip
 # The duplicate rule's key is (click, event as its network matches it, dedupe key).
 _INSERT_CONVERSION = DriverInsert(
@@ -238,6 +249,7 @@ _EXISTING = select(
     Conversion.is_test,
     Conversion.txid,
     Conversion.amount_micros,
+    Conversion.source,
 ).where(
     Conversion.click_id == bindparam("click_id"),
     Conversion.event_key == bindparam("event_key"),
@@ -289,6 +301,21 @@ _UPDATE_CONVERSION = update(_TABLES["conversions"]).where(
 )
 
 
+_HAS_DELIVERY = (
+    select(_TABLES["deliveries"].c.id)
+    .where(_TABLES["deliveries"].c.conversion_id == bindparam("id"))
+    .limit(1)
+)
+
+
+def has_delivery(conn: Connection, conversion_id: str) -> bool:
+    """Whether an outbound postback was ever queued for the conversion (in this writer batch
+    too: its deliveries are inserted at the batch's end)."""
+    if any(r["conversion_id"] == conversion_id for r in deferred_rows(conn, _INSERT_DELIVERY)):
+        return True
+    return conn.execute(_HAS_DELIVERY, {"id": conversion_id}).first() is not None
+
+
 def update_conversion(conn: Connection, conversion_id: str, values: dict[str, Any]) -> None:
     conn.execute(_UPDATE_CONVERSION, {**values, "conversion_id": conversion_id})
 
@@ -298,7 +325,7 @@ _INSERT_STATUS_CHANGE = DriverInsert(
     _TABLES["conversion_status_changes"],
     ("conversion_id", "at", "from_status", "to_status", "payout_delta_micros",
      "revenue_delta_micros", "cost_delta_micros", "amount_delta_micros", "postback_id",
-     "origin", "api_key_id"),
+     "origin", "api_key_id", "source"),
 )  # fmt: skip
 _INSERT_DELIVERY = DriverInsert(
     _TABLES["deliveries"],

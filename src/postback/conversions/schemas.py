@@ -28,6 +28,9 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=TOKEN_
 MAX_PARAMS = 100  # as many as an inbound postback keeps (conversions/receiver.py)
 
 
+ConversionSource = Literal["postback", "manual", "pixel"]
+
+
 class ConversionFilters(Filters):
     """Query parameters of `GET /conversions`; times filter on when the conversion arrived."""
 
@@ -39,6 +42,7 @@ class ConversionFilters(Filters):
     event: str | None = Field(default=None, max_length=50)
     clickid: str | None = Field(default=None, max_length=26)
     test: bool | None = None
+    source: ConversionSource | None = None
     from_: UtcDatetime | None = Field(default=None, alias="from", description="Inclusive")
     to: UtcDatetime | None = Field(default=None, description="Exclusive")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -80,6 +84,11 @@ class ConversionOut(Output):
     fx_date: str | None
     params: dict[str, Any]
     test: bool = Field(validation_alias="is_test")
+    source: str = Field(
+        default="postback",
+        description="What recorded it: `postback`, `manual` (this API) or `pixel` (provisional "
+        "until a postback for the same click and event supersedes it)",
+    )
 
 
 class StatusChangeOut(Output):
@@ -94,8 +103,15 @@ class StatusChangeOut(Output):
         description="Of the sale value reports count (that of approved conversions)",
     )
     postback_id: str | None = Field(description="The postback-log row of the postback that did it")
-    origin: str = Field(description="`postback`, or `manual` for a change through this API")
+    origin: str = Field(
+        description="`postback`, `pixel`, or `manual` for a change through this API"
+    )
     api_key_id: int | None = Field(description="The API key that made a manual change")
+    source: str = Field(
+        default="postback",
+        description="The conversion source this change counts under in reports; a postback "
+        "superseding the pixel writes `superseded` (source `pixel`), then its own first row",
+    )
 
 
 class ConversionDetail(ConversionOut):

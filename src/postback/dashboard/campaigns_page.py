@@ -69,6 +69,9 @@ def _fields(form: FormData, *, editing: bool) -> dict[str, Any]:
     fallback = form.text("fallback_url", 4096)
     if fallback or editing:
         data["fallback_url"] = fallback or None
+    data["pixel_enabled"] = bool(form.get("pixel_enabled"))
+    data["pixel_status"] = form.text("pixel_status", 20) or "pending"
+    data["pixel_fires_postbacks"] = bool(form.get("pixel_fires_postbacks"))
     return data
 
 
@@ -83,6 +86,9 @@ def _values(view: CampaignView) -> dict[str, Any]:
         "cost_model": campaign.cost_model,
         "cost_value": format_micros(campaign.cost_micros) if campaign.cost_model in PRICED else "",
         "fallback_url": campaign.fallback_url or "",
+        "pixel_enabled": campaign.pixel_enabled,
+        "pixel_status": campaign.pixel_status,
+        "pixel_fires_postbacks": campaign.pixel_fires_postbacks,
     }
     for kind in ("offer", "lander"):
         for i, item in enumerate(first[f"{kind}s"]):
@@ -142,6 +148,7 @@ def _page(
         "paths_locked": len(paths) > 1,
         "rules": campaign.rules if campaign else [],
         "cost_options": [(m, COST_NAMES[m]) for m in COST_MODELS],
+        "pixel_status_options": [("pending", "pending (provisional)"), ("approved", "approved")],
         "links": _links(session, runtime, campaign.id, request.state.user.is_admin)
         if campaign
         else None,

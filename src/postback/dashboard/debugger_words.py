@@ -74,6 +74,11 @@ REASONS: dict[Reason, str] = {
         "macro on, the network sent back a different parameter, or the postback was meant "
         "for another tracker."
     ),
+    Reason.PIXEL_DISABLED: (
+        "A conversion pixel fired for a click of a campaign that does not accept the pixel. "
+        "Turn it on in the campaign's settings if the advertiser's pages use it; anyone who "
+        "sees their own click ID can fire it, so it stays off otherwise."
+    ),
     Reason.OUTSIDE_WINDOW: (
         "The click is older than the network's lookback window, so the conversion is not "
         "attributed to it."

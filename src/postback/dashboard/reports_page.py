@@ -53,6 +53,7 @@ DIMENSIONS: dict[str, str] = {
     "device": "Device",
     "os": "OS",
     "browser": "Browser",
+    "conversion_source": "Conversion source",
     "day": "Day",
     "hour": "Hour",
     "week": "Week",

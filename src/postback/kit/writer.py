@@ -460,6 +460,12 @@ def insert_later(conn: Connection, sink: RowSink, row: Any) -> None:
         deferred.setdefault(sink, []).append(row)
 
 
+def deferred_rows(conn: Connection, sink: RowSink) -> list[Any]:
+    """The rows `insert_later` is holding for `sink` until the end of the writer's batch."""
+    deferred = conn.info.get(DEFERRED)
+    return list(deferred.get(sink, ())) if deferred is not None else []
+
+
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)

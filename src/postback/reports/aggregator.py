@@ -164,11 +164,17 @@ def fold_clicks(
 
 
 CONVERSION_LAYOUTS = (
-    ("basis", "q", "is_test", "campaign_id", "traffic_source_id", "offer_id", "event"),
+    ("basis", "q", "is_test", "campaign_id", "traffic_source_id", "offer_id", "source", "event"),
     ("q", "is_test", "campaign_id", "traffic_source_id", "basis", "offer_id",
-     "country", "device", "os", "browser", "event"),
-    ("name", "q", "is_test", "campaign_id", "traffic_source_id", "basis", "value", "event"),
+     "country", "device", "os", "browser", "source", "event"),
+    ("name", "q", "is_test", "campaign_id", "traffic_source_id", "basis", "value", "source",
+     "event"),
 )  # fmt: skip
+
+
+def source_index(table: Table) -> int:
+    """Where `source` is in a conversion rollup's fold key (its primary key without level)."""
+    return _pk(table).index("source") - 1
 
 
 def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, list[Acc]]:
@@ -181,11 +187,12 @@ def fold_ledger(rows: Iterable[Any], network_of: dict[int, int]) -> tuple[int, l
         count += fact.basis == 0
         d = fact.dims
         base = (fact.q, fact.is_test, d["campaign_id"], d["traffic_source_id"], fact.basis)
-        _add(camp, (fact.basis, *base[:-1], d["offer_id"], fact.event), fact.metrics)
-        geo = (d["offer_id"], d["country"], d["device"], d["os"], d["browser"], fact.event)
+        tail = (d["source"], fact.event)
+        _add(camp, (fact.basis, *base[:-1], d["offer_id"], *tail), fact.metrics)
+        geo = (d["offer_id"], d["country"], d["device"], d["os"], d["browser"], *tail)
         _add(conv, (*base, *geo), fact.metrics)
         for name, value in fact.tokens.items():
-            _add(tok, (name, *base, value, fact.event), fact.metrics)
+            _add(tok, (name, *base, value, *tail), fact.metrics)
     return count, [camp, conv, tok]
 
 

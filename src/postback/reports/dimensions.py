@@ -31,10 +31,15 @@ COLUMNS = {
     "device": "device",
     "os": "os",
     "browser": "browser",
+    # What recorded the conversion: postback, manual or pixel. Clicks have none: a report by
+    # it shows every click in the row without one (ADR 0018).
+    "conversion_source": "source",
 }
+# Keys only conversions have: a click rollup answers them as "" (no value).
+CONVERSION_ONLY = frozenset({"source"})
 ID_DIMS = frozenset({"campaign", "traffic_source", "offer", "lander", "network"})
 # Other names users reach for.
-ALIASES = {"landing_page": "lander", "lp": "lander"}
+ALIASES = {"landing_page": "lander", "lp": "lander", "source": "conversion_source"}
 # Common tokens may be named bare (group_by=zone); any token works as token.<name>.
 TOKEN_ALIASES = frozenset(
     {"zone", "placement", "creative", "site", "keyword"} | {f"sub{i}" for i in range(1, 11)}
@@ -77,6 +82,7 @@ class Family:
             return False
         # network is read through the offer's row.
         have = self.columns | ({"network_id"} if "offer_id" in self.columns else set())
+        have |= CONVERSION_ONLY
         return plain <= have
 
 
@@ -89,9 +95,9 @@ CLICK_FAMILIES = (
     Family(ReportClickToken.__table__, _BASE, token=True),  # type: ignore[arg-type]
 )
 CONVERSION_FAMILIES = (
-    Family(ReportConversionCampaign.__table__, _BASE | {"offer_id"}),  # type: ignore[arg-type]
-    Family(ReportConversion.__table__, _BASE | {"offer_id"} | _GEO),  # type: ignore[arg-type]
-    Family(ReportConversionToken.__table__, _BASE, token=True),  # type: ignore[arg-type]
+    Family(ReportConversionCampaign.__table__, _BASE | {"offer_id"} | CONVERSION_ONLY),  # type: ignore[arg-type]
+    Family(ReportConversion.__table__, _BASE | {"offer_id"} | _GEO | CONVERSION_ONLY),  # type: ignore[arg-type]
+    Family(ReportConversionToken.__table__, _BASE | CONVERSION_ONLY, token=True),  # type: ignore[arg-type]
 )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from postback.conversions.ledger import SUPERSEDED
 from postback.models import TOKEN_NAME_MAX, TOKEN_VALUE_MAX
 from postback.reports.periods import PER_DAY, q_of
 
@@ -65,6 +66,7 @@ def dims_of(row: Any, network_of: dict[int, int]) -> dict[str, Any]:
         "device": row.device or "",
         "os": row.os or "",
         "browser": row.browser or "",
+        "source": "",
     }
 
 
@@ -125,6 +127,8 @@ def ledger_vector(
         vec[0] = 1
     elif from_status in _STATUS_SLOT:
         vec[_STATUS_SLOT[from_status]] -= 1
+    if to_status == SUPERSEDED:
+        vec[0] = -1  # the pixel's provisional conversion withdrawn: the postback's row adds it
     if to_status in _STATUS_SLOT:
         vec[_STATUS_SLOT[to_status]] += 1
     vec[REVENUE] = revenue_delta
@@ -147,6 +151,7 @@ def ledger_facts(
             row.amount_delta_micros,
         )
         dims = dims_of(row, network_of)
+        dims["source"] = row.source
         tokens = report_tokens(row.tokens, row.external_id)
         for basis in bases:
             moment: datetime = row.conv_at if basis == 0 else row.click_at

@@ -62,7 +62,15 @@ class Sums:
                 slot[i] += int(value)
         if vec[0]:
             events = self.events.setdefault(basis, {})
-            events[event] = events.get(event, 0) + int(vec[0])
+            count = events.get(event, 0) + int(vec[0])
+            if count:
+                events[event] = count
+            else:  # a pixel's conversion withdrawn (superseded) from this group
+                del events[event]
+
+    def empty(self) -> bool:
+        """Nothing left: a group whose only conversions moved to another source."""
+        return not any(self.clicks) and not any(any(v) for v in self.conversions.values())
 
     def add(self, other: Sums) -> None:
         self.add_clicks(other.clicks)

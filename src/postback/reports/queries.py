@@ -145,6 +145,7 @@ def _ledger_select() -> Any:
             ConversionStatusChange.revenue_delta_micros,
             ConversionStatusChange.cost_delta_micros,
             ConversionStatusChange.amount_delta_micros,
+            ConversionStatusChange.source,
             Conversion.created_at.label("conv_at"),
             Conversion.click_at,
             Conversion.campaign_id,
@@ -185,6 +186,24 @@ def fetch_late_ledger(conn: Connection, ids: Sequence[int], before: datetime) ->
         )
         found.extend(conn.execute(query).all())
     return found
+
+
+def fetch_folded_ledger_of(
+    conn: Connection, source: str, mark: datetime, late: Sequence[int]
+) -> list[Any]:
+    """The ledger rows counted under `source` that are in the rollups: stamped before the
+    watermark `mark`, not waiting in report_late_rows (`late`, their ids) and not skipped."""
+    query = _ledger_select().where(
+        ConversionStatusChange.source == source,
+        ConversionStatusChange.at < mark,
+        cast(ConversionStatusChange.id, String).not_in(skipped_ids("ledger")),
+    )
+    waiting = set(late)
+    return [
+        row
+        for row in conn.execute(query.add_columns(ConversionStatusChange.id))
+        if row.id not in waiting
+    ]
 
 
 def fetch_ledger_for(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, String, Table, cast, literal_column
 from sqlalchemy.orm import Session
 
 from postback.kit.fields import field_error
@@ -236,6 +236,9 @@ def _columns(
         elif dim == "network":
             exprs[dim], offers = queries.network_of_offer(table)
             source = table.outerjoin(offers, offers.c.id == table.c.offer_id)
+        elif COLUMNS[dim] not in table.c:  # a conversion's key on a click rollup: none
+            # A cast, not a bare '': PostgreSQL refuses a constant in GROUP BY.
+            exprs[dim] = cast(literal_column("''"), String(12))
         else:
             exprs[dim] = table.c[COLUMNS[dim]]
     for dim, allowed in q.filters.items():  # never a time unit (schemas)
@@ -259,7 +262,8 @@ def _render(conn: Connection, run: _Run) -> Report:
     if q.sort is not None and not known_sort(q.sort, q):
         raise field_error("sort", f"{q.sort!r} is not a metric or a grouped dimension")
     named = queries.names(conn) if ID_DIMS & set(q.group_by) else {}
-    groups = sorted(run.groups.items(), key=lambda item: tuple(map(_natural, item[0])))
+    found = (item for item in run.groups.items() if not item[1].empty())
+    groups = sorted(found, key=lambda item: tuple(map(_natural, item[0])))
     rows = []
     for key, sums in groups:
         row: dict[str, Any] = {}
