@@ -142,7 +142,7 @@ def test_driver_inserts_take_every_money_column_at_its_maximum(live: LiveServer)
                 "to_status": "approved", "payout_delta_micros": -INT8_MAX,
                 "revenue_delta_micros": INT8_MAX, "cost_delta_micros": -INT8_MAX,
                 "amount_delta_micros": -INT8_MAX, "postback_id": None, "origin": "postback",
-                "api_key_id": INT4_MAX,
+                "api_key_id": INT4_MAX, "source": "postback",
             })  # fmt: skip
         with engine.connect() as conn:
             assert conn.execute(select(Click.cost_micros)).scalar_one() == INT8_MAX
