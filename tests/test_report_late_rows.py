@@ -195,12 +195,6 @@ def test_two_aggregators_racing_with_late_rows_never_double_count(
             thread.join(timeout=60)
     assert not errors
     Aggregator(engine).catch_up(clock[0] + timedelta(minutes=1))
-    from sqlalchemy import text as _t
-
-    with engine.connect() as c:
-        print("SKIPPED", c.execute(_t("select * from report_skipped_rows")).all())
-        print("LATE", c.execute(_t("select * from report_late_rows")).all())
-        print("WM", c.execute(_t("select * from report_watermarks")).all())
     check(engine)
 
 
