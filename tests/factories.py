@@ -95,4 +95,8 @@ def conversion_row(
         "original_amount": "1", "original_currency": "USD", "fx_rate": "1", "params": {},
         "is_test": False, "source": "postback", "flags": 0,
     }  # fmt: skip
-    return {**row, **overrides}
+    row = {**row, **overrides}
+    row.setdefault("event_key", row["event"])
+    row.setdefault("amount_micros", None)
+    row.setdefault("original_sale_amount", None)
+    return row

@@ -37,7 +37,8 @@ from postback.reports.schemas import ReportQuery
 COUNTRIES = ["US", "DE", "IN", None]
 DEVICES = ["mobile", "desktop", None]
 STATUSES = ["approved", "pending", "rejected", "refunded", "chargeback"]
-EVENTS = ["conversion", "install", "purchase"]
+# Event names as sent: a mixed-case one is its own event, apart from its lower-case spelling.
+EVENTS = ["conversion", "install", "purchase", "LeadFormSubmit", "leadformsubmit"]
 # Per campaign: no conversion cost, a CPA of 1.25, a RevShare of 33.333333% (rounds often).
 COST_TERMS = [CostTerms(), CostTerms("cpa", 1_250_000), CostTerms("revshare", 33_333_333)]
 
@@ -149,23 +150,27 @@ def _conversion(
     (as `update` and `accumulate` repeats make), revenue and cost following each."""
     at = click["created_at"] + timedelta(seconds=rng.randrange(2 * 86400))
     payout = rng.choice([1, 1_500_000, 999_999, 250_000_000])
+    # A sale value beside the payout on some conversions (recognised like revenue).
+    amount = rng.choice([None, None, 7, 12_500_000])
     status = rng.choice(STATUSES[:3])
     conv_id = new_id()
     cost = terms[click["campaign_id"]].cost
     revenue = recognised_revenue(status, payout)
-    # (from, to, payout, revenue, cost, at, source): the state after each ledger row
-    changes = [(None, status, payout, revenue, cost(status, revenue), at, source)]
+    sale = recognised_revenue(status, amount or 0)
+    # (from, to, payout, revenue, cost, sale, at, source): the state after each ledger row
+    changes = [(None, status, payout, revenue, cost(status, revenue), sale, at, source)]
     for _ in range(rng.randrange(3)):
         prev, new = changes[-1][1], rng.choice(STATUSES)
-        when = changes[-1][5] + timedelta(seconds=rng.randrange(86400))
+        when = changes[-1][6] + timedelta(seconds=rng.randrange(86400))
         if source == "pixel" and rng.random() < 0.5:
             # A postback supersedes the pixel: its state withdrawn, the postback's recorded.
-            changes.append((prev, SUPERSEDED, 0, 0, 0, when, "pixel"))
+            changes.append((prev, SUPERSEDED, 0, 0, 0, 0, when, "pixel"))
             source, prev = "postback", None
         elif rng.random() < 0.3:
             payout += rng.choice([1, 500_001])
         revenue = recognised_revenue(new, payout)
-        changes.append((prev, new, payout, revenue, cost(new, revenue), when, source))
+        sale = recognised_revenue(new, amount or 0)
+        changes.append((prev, new, payout, revenue, cost(new, revenue), sale, when, source))
     conn.execute(
         Conversion.__table__.insert().values(
             id=conv_id, click_id=click["id"], dedupe_key=conv_id, created_at=at, updated_at=at,
@@ -175,17 +180,20 @@ def _conversion(
             status=changes[-1][1], payout_micros=payout, revenue_micros=changes[-1][3],
             cost_micros=changes[-1][4], commission_micros=0, original_amount="1",
             original_currency="USD", fx_rate="1", fx_date=None, params={},
-            is_test=click["is_test"], source=source,
+            is_test=click["is_test"], amount_micros=amount, source=source,
         )
     )  # fmt: skip
-    before = (0, 0, 0)
+    before = (0, 0, 0, 0)
     for prev, new, *now, when, row_source in changes:
-        payout_delta, revenue_delta, cost_delta = (a - b for a, b in zip(now, before, strict=True))
+        payout_delta, revenue_delta, cost_delta, sale_delta = (
+            a - b for a, b in zip(now, before, strict=True)
+        )
         conn.execute(
             ConversionStatusChange.__table__.insert().values(
                 conversion_id=conv_id, at=when, from_status=prev, to_status=new,
                 payout_delta_micros=payout_delta, revenue_delta_micros=revenue_delta,
-                cost_delta_micros=cost_delta, source=row_source,
+                cost_delta_micros=cost_delta, amount_delta_micros=sale_delta,
+                source=row_source,
             )
         )  # fmt: skip
         before = tuple(now)
@@ -245,7 +253,8 @@ def truth(
             if key is None:
                 continue
             vec = [1] + [int(conv["status"] == s) for s in STATUSES]
-            vec += [conv["revenue_micros"], conv["cost_micros"]]
+            sale = recognised_revenue(conv["status"], conv["amount_micros"] or 0)
+            vec += [conv["revenue_micros"], conv["cost_micros"], sale]
             groups.setdefault(key, Sums()).add_conversions(basis, conv["event"], vec)
             totals.add_conversions(basis, conv["event"], vec)
     return {k: _expected(v, q.bases) for k, v in groups.items()}, _expected(totals, q.bases)

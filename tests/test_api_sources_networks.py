@@ -226,7 +226,7 @@ def test_a_source_says_which_conversions_fire_its_postback(api: httpx.Client) ->
         "postback_signing_secret": WHSEC,
     }
     source = api.post("/api/v1/traffic-sources", json=body).json()
-    assert source["postback_events"] == ["install", "purchase"]
+    assert source["postback_events"] == ["Install", "purchase"]  # exactly as written
     assert source["postback_statuses"] == ["approved", "rejected"]
     assert source["postback_status_names"] == {"approved": "1", "rejected": "0"}
     assert source["postback_signing_secret"] == WHSEC
@@ -284,4 +284,4 @@ def test_aliases_must_name_a_canonical_field(api: httpx.Client) -> None:
     assert fields_of(resp) == {"aliases.tid"}
     events = {"Rebill": "new_per_txid"}
     network = api.post("/api/v1/networks", json={"name": "N", "duplicate_modes": events}).json()
-    assert network["duplicate_modes"] == {"rebill": "new_per_txid"}
+    assert network["duplicate_modes"] == {"Rebill": "new_per_txid"}  # exactly as written

@@ -1,4 +1,4 @@
-"""Migration 0018 keys the rollups on the fraud flags without losing a sum, both ways."""
+"""Migration 0019 keys the rollups on the fraud flags without losing a sum, both ways."""
 
 from __future__ import annotations
 
@@ -59,11 +59,11 @@ def test_rollup_rows_keep_their_sums_under_flags_0_and_fold_back_on_downgrade(
     engine.dispose()
 
 
-def test_folded_manual_conversions_move_to_their_source_on_the_way_through_0018(
+def test_folded_manual_conversions_move_to_their_source_on_the_way_through_0019(
     empty_database: str,
 ) -> None:
-    """0017's move of folded manual conversions folds with the current code: it runs once the
-    rollups also have their flags (0018), so an upgrade from before both works."""
+    """0018's move of folded manual conversions folds with the current code: it runs once the
+    rollups also have their flags (0019), so an upgrade from before both works."""
     settings = Settings(database_url=empty_database, _env_file=None)  # type: ignore[call-arg]
     upgrade(settings, "0016")
     engine = create_engine(normalize_url(empty_database))

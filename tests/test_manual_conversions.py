@@ -98,7 +98,7 @@ def test_a_manual_conversion_is_recorded_converted_and_posted_back(
     rate = rates.rate("EUR", "USD", datetime.now(UTC).date())
     payout = to_micros(Decimal(10) * rate.value)
     assert (body["result"], body["delivery_queued"], body["clickid"]) == ("accepted", True, cid)
-    assert (body["event"], body["status"], body["txid"]) == ("lead", "approved", "INV-7")
+    assert (body["event"], body["status"], body["txid"]) == ("Lead", "approved", "INV-7")
     assert (body["payout"], body["revenue"]) == (format_micros(payout), format_micros(payout))
     assert body["commission"] == format_micros(to_micros(Decimal(1) * rate.value))
     assert (body["original_amount"], body["original_currency"]) == ("10", "EUR")
@@ -114,7 +114,7 @@ def test_a_manual_conversion_is_recorded_converted_and_posted_back(
     assert deliveries(live) == [(body["id"], "approved")]
     assert deliver_now(live) == 1
     [hit] = receiver.hits
-    assert hit.query == f"ext=EXT9&p={format_micros(payout)}&s=approved&e=lead"
+    assert hit.query == f"ext=EXT9&p={format_micros(payout)}&s=approved&e=Lead"
     # The same conversion reads back the same, and no postback was logged for it.
     assert client.get(f"/api/v1/conversions/{body['id']}").json()["history"] == [row]
     assert client.get("/api/v1/postback-log").json()["items"] == []

@@ -127,7 +127,8 @@ def test_driver_inserts_take_every_money_column_at_its_maximum(live: LiveServer)
         "browser": None,
     }  # fmt: skip
     money = {"payout_micros": INT8_MAX, "revenue_micros": INT8_MAX,
-             "commission_micros": INT8_MAX, "cost_micros": INT8_MAX}  # fmt: skip
+             "commission_micros": INT8_MAX, "cost_micros": INT8_MAX,
+             "amount_micros": INT8_MAX}  # fmt: skip
     engine = create_engine(normalize_url(live.settings.database_url))
     try:
         with engine.begin() as conn:
@@ -140,20 +141,23 @@ def test_driver_inserts_take_every_money_column_at_its_maximum(live: LiveServer)
                 "conversion_id": one["id"], "at": now, "from_status": None,
                 "to_status": "approved", "payout_delta_micros": -INT8_MAX,
                 "revenue_delta_micros": INT8_MAX, "cost_delta_micros": -INT8_MAX,
-                "postback_id": None, "origin": "postback", "api_key_id": INT4_MAX,
+                "amount_delta_micros": -INT8_MAX, "postback_id": None, "origin": "postback",
+                "api_key_id": INT4_MAX, "source": "postback",
             })  # fmt: skip
         with engine.connect() as conn:
             assert conn.execute(select(Click.cost_micros)).scalar_one() == INT8_MAX
             got = conn.execute(
                 select(Conversion.payout_micros, Conversion.revenue_micros,
-                       Conversion.commission_micros, Conversion.cost_micros)
+                       Conversion.commission_micros, Conversion.cost_micros,
+                       Conversion.amount_micros)
             ).all()  # fmt: skip
-            assert [tuple(r) for r in got] == [(INT8_MAX,) * 4] * 2
+            assert [tuple(r) for r in got] == [(INT8_MAX,) * 5] * 2
             deltas = conn.execute(
                 select(ConversionStatusChange.payout_delta_micros,
                        ConversionStatusChange.revenue_delta_micros,
-                       ConversionStatusChange.cost_delta_micros)
+                       ConversionStatusChange.cost_delta_micros,
+                       ConversionStatusChange.amount_delta_micros)
             ).one()  # fmt: skip
-            assert tuple(deltas) == (-INT8_MAX, INT8_MAX, -INT8_MAX)
+            assert tuple(deltas) == (-INT8_MAX, INT8_MAX, -INT8_MAX, -INT8_MAX)
     finally:
         engine.dispose()

@@ -158,7 +158,7 @@ def test_post_form_and_json_bodies(live: LiveServer, http: httpx.Client) -> None
     assert resp.status_code == 200, resp.text
     by_click = {c.click_id: c for c in conversions(live)}
     assert by_click[first].payout_micros == 3_000_000
-    assert (by_click[second].payout_micros, by_click[second].event) == (4_500_000, "install")
+    assert (by_click[second].payout_micros, by_click[second].event) == (4_500_000, "Install")
     bad = http.post(url, content=b"{not json", headers={"Content-Type": "application/json"})
     assert (bad.status_code, bad.text.split(":")[0]) == (400, "ERROR invalid_body")
     big = http.post(url, content=b"a=" + b"x" * 70_000)

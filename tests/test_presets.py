@@ -73,6 +73,7 @@ def value_for(param: str, macro: str, side: NetworkSide, clickid: str) -> str:
     return {
         "clickid": clickid,
         "payout": PAYOUT,
+        "amount": PAYOUT,
         "currency": "EUR",
         "status": approved,
         "txid": "TX-1",

@@ -2,7 +2,9 @@
 
 Revenue is recognised for `approved` conversions only. `pending` and `rejected` are worth 0,
 and `refunded` / `chargeback` reverse whatever had been recognised, so the sum of the ledger's
-revenue deltas always equals the conversion's current revenue.
+revenue deltas always equals the conversion's current revenue. The sale value (`amount`, when
+the sender names one beside the payout) is recognised under the same rule, so reports sum the
+sale value of the same conversions they sum the revenue of.
 
 Cost at conversion time follows the campaign's cost model. `cpa`: the CPA amount while the
 status counts toward revenue (the same rule as above), else 0. `revshare`: the campaign's share
@@ -89,16 +91,23 @@ class Change:
     payout_delta: int
     revenue_delta: int
     cost_delta: int
+    amount_micros: int | None = None  # the sale value, None when none was ever sent
+    amount_delta: int = 0  # of the recognised sale value
 
 
 def first_change(
-    status: str, payout_micros: int, commission_micros: int, terms: CostTerms
+    status: str,
+    payout_micros: int,
+    commission_micros: int,
+    terms: CostTerms,
+    amount_micros: int | None = None,
 ) -> Change:
     """A new conversion's state: the change from nothing that its first ledger row records."""
     revenue = recognised_revenue(status, payout_micros)
     cost = terms.cost(status, revenue)
+    amount = recognised_revenue(status, amount_micros or 0)
     return Change(status, payout_micros, commission_micros, revenue, cost, payout_micros,
-                  revenue, cost)  # fmt: skip
+                  revenue, cost, amount_micros, amount)  # fmt: skip
 
 
 def repeat_change(
@@ -113,21 +122,29 @@ def repeat_change(
     new_status: str | None,
     new_payout_micros: int | None,
     new_commission_micros: int,
+    amount_micros: int | None = None,
+    new_amount_micros: int | None = None,
 ) -> Change | None:
     """What a repeated postback does to an existing conversion; None when nothing changes.
 
     A repeat that carries a different status moves the conversion to it in every mode (that is
     how networks report approvals and refunds). Payouts: `update` replaces, `accumulate` adds,
-    the other modes keep the first one. Revenue and cost are recomputed from the result.
+    the other modes keep the first one. A sale value sent with the repeat follows the payout's
+    rule; one not sent stays. Revenue and cost are recomputed from the result.
     """
     target_status = new_status or status
     target_payout, target_commission = payout_micros, commission_micros
+    target_amount = amount_micros
     if mode == "update" and new_payout_micros is not None:
         target_payout, target_commission = new_payout_micros, new_commission_micros
+        if new_amount_micros is not None:
+            target_amount = new_amount_micros
     elif mode == "accumulate" and new_payout_micros is not None:
         target_payout = payout_micros + new_payout_micros
         target_commission = commission_micros + new_commission_micros
-    if target_status == status and target_payout == payout_micros:
+        if new_amount_micros is not None:
+            target_amount = (amount_micros or 0) + new_amount_micros
+    if (target_status, target_payout, target_amount) == (status, payout_micros, amount_micros):
         return None
     target_revenue = recognised_revenue(target_status, target_payout)
     target_cost = terms.cost(target_status, target_revenue)
@@ -140,4 +157,7 @@ def repeat_change(
         payout_delta=target_payout - payout_micros,
         revenue_delta=target_revenue - revenue_micros,
         cost_delta=target_cost - cost_micros,
+        amount_micros=target_amount,
+        amount_delta=recognised_revenue(target_status, target_amount or 0)
+        - recognised_revenue(status, amount_micros or 0),
     )

@@ -15,6 +15,7 @@ Every ledger row written here has the origin `manual` and the caller's API key i
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import Connection
 
@@ -116,15 +117,19 @@ def change_status(
     if click is None:
         raise Conflict(f"the click {existing.click_id} of this conversion no longer exists")
     at = datetime.now(UTC)
-    new_payout = None
-    if body.payout is not None:
-        try:
-            currency = body.currency or account_currency
-            new_payout, _ = to_account(body.payout, currency, account_currency, at, max_rate_age)
-            check_limit("the payout", new_payout)
-        except Refused as refused:
-            raise _api_error(refused) from None
-    # "update" replaces the payout when one is given; the commission stays as it is.
+    try:
+        currency = body.currency or account_currency
+        new_payout = _in_account(
+            body.payout, "payout", currency, account_currency, at, max_rate_age
+        )
+        new_amount = _in_account(
+            body.amount, "sale value", currency, account_currency, at, max_rate_age
+        )
+    except Refused as refused:
+        raise _api_error(refused) from None
+    if new_payout is None and new_amount is not None:
+        new_payout = existing.payout_micros  # a new sale value alone leaves the payout
+    # "update" replaces the payout (and sale value) given; the commission stays as it is.
     change = repeat_change(
         "update",
         status=existing.status,
@@ -136,9 +141,11 @@ def change_status(
         new_status=body.status,
         new_payout_micros=new_payout,
         new_commission_micros=existing.commission_micros,
+        amount_micros=existing.amount_micros,
+        new_amount_micros=new_amount,
     )
     if change is None:
-        detail = "the status and payout are already these"
+        detail = "the status, payout and sale value are already these"
         return Outcome(Reason.DUPLICATE, detail, conversion_id=existing.id)
     origin = Origin("manual", api_key_id=api_key_id)
     queued = apply_change(
@@ -148,10 +155,26 @@ def change_status(
     return Outcome(Reason.UPDATED, detail, conversion_id=existing.id, queued=queued)
 
 
+def _in_account(
+    value: Decimal | None,
+    what: str,
+    currency: str,
+    account_currency: str,
+    at: datetime,
+    max_rate_age: timedelta,
+) -> int | None:
+    if value is None:
+        return None
+    micros, _ = to_account(value, currency, account_currency, at, max_rate_age)
+    check_limit(f"the {what}", micros)
+    return micros
+
+
 def _fields(body: ConversionCreate) -> Fields:
     """The body as the canonical fields of a postback, for the pipeline's parsing."""
     sent = {
         "payout": body.payout,
+        "amount": body.amount,
         "currency": body.currency,
         "event": body.event,
         "status": body.status,

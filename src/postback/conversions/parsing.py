@@ -29,7 +29,10 @@ DEFAULT_ALIASES: dict[str, str] = {
         ],
         "clickid",
     ),
-    **dict.fromkeys(["payout", "revenue", "amount", "sum", "val", "atpay"], "payout"),
+    **dict.fromkeys(["payout", "revenue", "atpay"], "payout"),
+    # The sale value (the beginner's guide's `amount`, ClickMeter's `val`): its own field,
+    # never a payout alias, so a postback carrying both keeps both numbers.
+    **dict.fromkeys(["amount", "val", "sum", "sale_amount", "order_value"], "amount"),
     **dict.fromkeys(["currency", "cnv_currency", "cur"], "currency"),
     **dict.fromkeys(["event", "et", "goal", "type"], "event"),
     **dict.fromkeys(["status", "cnv_status"], "status"),
@@ -74,9 +77,11 @@ _PLACEHOLDER = re.compile(
     r"^(\{\{?[^{}]+\}?\}|\$\{[^}]+\}|##[^#]+##|#[A-Za-z_][\w-]*#|\[[A-Za-z_][\w-]*\]|%[A-Za-z_]\w*%)$"
 )
 _PLACEHOLDER_STARTS = frozenset("{$#[%")
-_EVENT = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
+# Event names are kept exactly as sent (Knorex: the goal's name must match exactly).
+_EVENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-CHECKED_FIELDS = ("clickid", "payout", "currency", "event", "status", "txid", "com", "comperc")
+CHECKED_FIELDS: tuple[str, ...] = ("clickid", "payout", "amount", "currency", "event")
+CHECKED_FIELDS += ("status", "txid", "com", "comperc")
 
 
 class Refused(Exception):
@@ -100,16 +105,23 @@ class Fields:
 
 def canonical_fields(raw: Mapping[str, str], network_aliases: Mapping[str, str]) -> Fields:
     """Map raw parameter names to canonical ones. The network's aliases win over the defaults;
-    an exact canonical name wins over an alias of it."""
+    an exact canonical name wins over an alias of it, and the parameter that loses (`cid`
+    beside `clickid`) is kept in params: no parameter a sender names is ever dropped."""
     fields = Fields()
+    sent_as: dict[str, str] = {}
     for name, value in raw.items():
         canonical = network_aliases.get(name) or DEFAULT_ALIASES.get(name)
         if canonical is None or canonical not in CANONICAL:
             fields.params[name] = value[:TOKEN_VALUE_MAX]
             continue
-        if canonical in fields.values and name != canonical:
-            continue
+        if canonical in fields.values:
+            loser = name if name != canonical else sent_as[canonical]
+            if canonical != "token":  # a secret is never kept with the conversion
+                fields.params[loser] = raw[loser][:TOKEN_VALUE_MAX]
+            if name != canonical:
+                continue
         fields.values[canonical] = value.strip()
+        sent_as[canonical] = name
     return fields
 
 
@@ -168,10 +180,9 @@ def parse_event(fields: Fields) -> str:
     raw = fields.get("event")
     if raw is None:
         return "conversion"
-    event = raw.lower()
-    if not _EVENT.match(event):
+    if not _EVENT.match(raw):
         raise Refused(Reason.INVALID_EVENT, f"event {raw!r} is not a valid event name")
-    return event
+    return raw
 
 
 def parse_txid(fields: Fields) -> str | None:

@@ -24,6 +24,7 @@ from postback.conversions.ledger import (
     Change,
     first_change,
     postback_may_change,
+    recognised_revenue,
     repeat_change,
 )
 from postback.conversions.parsing import Refused
@@ -48,8 +49,9 @@ class Origin:
 class Recording:
     """One conversion to record, as the pipeline's steps (or the manual create) checked it.
 
-    `values` holds payout, payout_explicit, currency, commission, event, status,
-    status_explicit and txid, as `service.conversion_values` makes them."""
+    `values` holds payout, payout_explicit, amount (the sale value, or None), currency,
+    commission, event, status, status_explicit and txid, as `service.conversion_values`
+    makes them."""
 
     conn: Connection
     click: ClickRecord
@@ -90,10 +92,17 @@ def make_draft(rec: Recording) -> Draft:
     commission_micros, _ = _to_account(rec, v["commission"], v["currency"])
     check_limit("the payout", payout_micros)
     check_limit("the commission", commission_micros)
+    amount = v.get("amount")
+    amount_micros = None
+    if amount is not None:  # the same currency and rate as the payout: one postback, one currency
+        amount_micros = _to_account(rec, amount, v["currency"])[0]
+        check_limit("the sale value", amount_micros)
     params = rec.params or {}
     if v.get("sent_currency"):  # named without a payout: the offer's payout kept its own
         params = {"currency": v["sent_currency"], **params}
-    first = first_change(v["status"], payout_micros, commission_micros, click.cost_terms)
+    first = first_change(
+        v["status"], payout_micros, commission_micros, click.cost_terms, amount_micros
+    )
     now = rec.at
     row = {
         "id": new_id(),
@@ -107,13 +116,16 @@ def make_draft(rec: Recording) -> Draft:
         "network_id": rec.network.id if rec.network else None,
         "traffic_source_id": click.traffic_source_id,
         "event": v["event"],
+        "event_key": rec.network.event_key(v["event"]) if rec.network else v["event"],
         "txid": v["txid"],
         "status": v["status"],
         "payout_micros": payout_micros,
         "revenue_micros": first.revenue_micros,
         "commission_micros": commission_micros,
         "cost_micros": first.cost_micros,
+        "amount_micros": amount_micros,
         "original_amount": decimal_text(v["payout"]),
+        "original_sale_amount": None if amount is None else decimal_text(amount),
         "original_currency": v["currency"],
         "fx_rate": decimal_text(rate.value),
         "fx_date": rate.on.isoformat() if rate.on else None,
@@ -155,7 +167,7 @@ def _repeat(draft: Draft) -> Outcome:
     rec, row, mode = draft.rec, draft.row, draft.mode
     v, click = rec.values, rec.click
     existing = repository.lock_conversion(
-        rec.conn, row["click_id"], row["event"], row["dedupe_key"]
+        rec.conn, row["click_id"], row["event_key"], row["dedupe_key"]
     )
     if rec.origin.kind == PIXEL:  # a pixel only ever makes a new provisional conversion
         return Outcome(Reason.DUPLICATE, "already recorded", conversion_id=existing.id)
@@ -172,6 +184,8 @@ def _repeat(draft: Draft) -> Outcome:
         new_status=v["status"] if v["status_explicit"] else None,
         new_payout_micros=row["payout_micros"] if v["payout_explicit"] else None,
         new_commission_micros=row["commission_micros"],
+        amount_micros=existing.amount_micros,
+        new_amount_micros=row["amount_micros"],
     )
     if change is None:
         return Outcome(Reason.DUPLICATE, "already recorded", conversion_id=existing.id)
@@ -183,6 +197,7 @@ def _repeat(draft: Draft) -> Outcome:
         )
     check_limit("the accumulated payout", change.payout_micros)
     check_limit("the accumulated commission", change.commission_micros)
+    check_limit("the accumulated sale value", change.amount_micros or 0)
     queued = apply_change(
         rec.conn, rec.at, rec.origin, existing, change, click, row["event"], rec.account_currency
     )
@@ -216,6 +231,7 @@ def apply_change(
             "commission_micros": change.commission_micros,
             "revenue_micros": change.revenue_micros,
             "cost_micros": change.cost_micros,
+            "amount_micros": change.amount_micros,
             "updated_at": at,
         },
     )
@@ -227,6 +243,7 @@ def apply_change(
         "event": event,
         "status": change.status,
         "payout_micros": change.payout_micros,
+        "amount_micros": change.amount_micros,
         "txid": existing.txid,
         "is_test": existing.is_test,
         "flags": existing.flags,
@@ -253,6 +270,7 @@ def write_ledger(
             "payout_delta_micros": change.payout_delta,
             "revenue_delta_micros": change.revenue_delta,
             "cost_delta_micros": change.cost_delta,
+            "amount_delta_micros": change.amount_delta,
             "postback_id": origin.postback_id,
             "origin": origin.kind,
             "api_key_id": origin.api_key_id,
@@ -264,8 +282,10 @@ def write_ledger(
 PIXEL = "pixel"
 # What a superseding postback leaves as the pixel made it: the conversion's identity, and its
 # time (reports have bucketed it there; the ledger's rows stay in that bucket).
+# The fraud flags are kept too: the rollups fold every ledger row of a conversion under its
+# flags, so they never change once its first row is written (fraud/flags.py).
 _KEPT = frozenset({"id", "click_id", "dedupe_key", "created_at", "click_at", "campaign_id",
-                   "offer_id", "traffic_source_id", "event", "is_test"})  # fmt: skip
+                   "offer_id", "traffic_source_id", "event", "is_test", "flags"})  # fmt: skip
 
 
 def _supersede(draft: Draft, existing: Any) -> Outcome:
@@ -275,9 +295,10 @@ def _supersede(draft: Draft, existing: Any) -> Outcome:
     one (counted under the new source); the outbound postback fires as for a new conversion,
     unless the pixel's already went out with the same status."""
     rec, row, first = draft.rec, draft.row, draft.first
+    sale = recognised_revenue(existing.status, existing.amount_micros or 0)
     withdrawn = Change(
         SUPERSEDED, 0, 0, 0, 0,
-        -existing.payout_micros, -existing.revenue_micros, -existing.cost_micros,
+        -existing.payout_micros, -existing.revenue_micros, -existing.cost_micros, None, -sale,
     )  # fmt: skip
     write_ledger(rec.conn, rec.at, rec.origin, existing.id, existing.status, withdrawn, PIXEL)
     write_ledger(rec.conn, rec.at, rec.origin, existing.id, None, first, row["source"])
@@ -288,7 +309,7 @@ def _supersede(draft: Draft, existing: Any) -> Outcome:
     fired = repository.has_delivery(rec.conn, existing.id)
     queued = False
     if not fired or first.status != existing.status:
-        updated = {**row, "id": existing.id, "txid": values["txid"]}
+        updated = {**row, "id": existing.id, "txid": values["txid"], "flags": existing.flags}
         queued = queue_delivery(rec.conn, rec.at, rec.click, updated, rec.account_currency)
     return Outcome(
         Reason.ACCEPTED,
@@ -341,6 +362,10 @@ def macro_values(click: ClickRecord, row: dict[str, Any], currency: str) -> dict
         status=click.source_status_names.get(row["status"], row["status"]),
         txid=row.get("txid"),
         payout=format_micros(row["payout_micros"]),
+        # The sale value; when none was sent, the payout (it stood for the sale value then).
+        amount=format_micros(
+            row["payout_micros"] if row.get("amount_micros") is None else row["amount_micros"]
+        ),
         currency=currency,
     )
     return values

@@ -26,6 +26,9 @@ class NetworkConfig:
     duplicate_modes: dict[str, str]
     aliases: dict[str, str]
     status_map: dict[str, str]
+    # Events match exactly unless the network's system treats event names case-insensitively
+    # (its template says so): then `Lead` and `lead` are one event for duplicates and modes.
+    events_case_insensitive: bool = False
 
     @classmethod
     def from_row(cls, row: Any) -> NetworkConfig:
@@ -41,10 +44,20 @@ class NetworkConfig:
             duplicate_modes=dict(row.duplicate_modes or {}),
             aliases=dict(row.aliases or {}),
             status_map={str(k): str(v) for k, v in (row.status_map or {}).items()},
+            events_case_insensitive=bool(row.events_case_insensitive),
         )
 
+    def event_key(self, event: str) -> str:
+        """The event as the duplicate rule sees it: as sent, or folded for a network whose
+        system does not tell `Lead` from `lead`."""
+        return event.lower() if self.events_case_insensitive else event
+
     def mode_for(self, event: str) -> str:
-        return self.duplicate_modes.get(event, self.duplicate_mode)
+        mode = self.duplicate_modes.get(event)
+        if mode is None and self.events_case_insensitive:
+            wanted = event.lower()
+            mode = next((m for e, m in self.duplicate_modes.items() if e.lower() == wanted), None)
+        return mode or self.duplicate_mode
 
 
 @dataclass(slots=True)
@@ -70,6 +83,8 @@ class ClickRecord:
     source_statuses: tuple[str, ...] = ()
     source_status_names: dict[str, str] = field(default_factory=dict)
     source_signs: bool = False
+    # The traffic source's event list matches exactly unless its template says otherwise.
+    source_events_case_insensitive: bool = False
     ip: str | None = None
     country: str | None = None
     flags: int = 0  # the click's fraud flags
@@ -80,7 +95,10 @@ class ClickRecord:
         if not self.source_postback_url or flags & self.source_skip_flags:
             return False
         if self.source_events and event not in self.source_events:
-            return False
+            if not self.source_events_case_insensitive:
+                return False
+            if event.lower() not in {e.lower() for e in self.source_events}:
+                return False
         return not self.source_statuses or status in self.source_statuses
 
 

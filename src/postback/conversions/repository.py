@@ -42,6 +42,7 @@ _NETWORK_COLUMNS = (
     Network.duplicate_modes,
     Network.aliases,
     Network.status_map,
+    Network.events_case_insensitive,
 )
 
 
@@ -84,6 +85,7 @@ _CLICK = (
         TrafficSource.postback_statuses,
         TrafficSource.postback_status_names,
         TrafficSource.postback_signing_secret,
+        TrafficSource.events_case_insensitive,
         Campaign.cost_model,
         Campaign.cost_micros,
         Click.ip,
@@ -147,8 +149,8 @@ def prefetch_clicks(conn: Connection, click_ids: list[str]) -> None:
 
 def _click_record(row: Any) -> ClickRecord:
     (cid, created, campaign, offer, source, external, tokens, is_test, network, payout,
-     currency, url, events, statuses, names, signing, cost_model, cost_micros, ip, country,
-     flags, skip_flags) = row  # fmt: skip
+     currency, url, events, statuses, names, signing, folded, cost_model,
+     cost_micros, ip, country, flags, skip_flags) = row  # fmt: skip
     source_events, source_statuses, source_status_names = _source_rules(events, statuses, names)
     return ClickRecord(
         cid,
@@ -168,6 +170,7 @@ def _click_record(row: Any) -> ClickRecord:
         source_statuses,
         source_status_names,
         bool(signing),
+        bool(folded),
         ip,
         country,
         flags or 0,
@@ -231,15 +234,16 @@ def load_pixel_settings(conn: Connection, campaign_id: int) -> Row[Any] | None:
 
 _CONVERSION_COLUMNS = (
     "id", "click_id", "dedupe_key", "created_at", "updated_at", "click_at", "campaign_id",
-    "offer_id", "network_id", "traffic_source_id", "event", "txid", "status", "payout_micros",
-    "revenue_micros", "commission_micros", "cost_micros", "original_amount",
-    "original_currency", "fx_rate", "fx_date", "params", "is_test", "source",
-    "flags",
+    "offer_id", "network_id", "traffic_source_id", "event", "event_key", "txid", "status",
+    "payout_micros", "revenue_micros", "commission_micros", "cost_micros", "amount_micros",
+    "original_amount", "original_sale_amount", "original_currency", "fx_rate", "fx_date",
+    "params", "is_test", "source", "flags",
 )  # fmt: skip
+# The duplicate rule's key is (click, event as its network matches it, dedupe key).
 _INSERT_CONVERSION = DriverInsert(
     _TABLES["conversions"],
     _CONVERSION_COLUMNS,
-    "ON CONFLICT (click_id, event, dedupe_key) DO NOTHING",
+    "ON CONFLICT (click_id, event_key, dedupe_key) DO NOTHING",
 )
 
 
@@ -252,11 +256,12 @@ _EXISTING = select(
     Conversion.cost_micros,
     Conversion.is_test,
     Conversion.txid,
+    Conversion.amount_micros,
     Conversion.source,
     Conversion.flags,
 ).where(
     Conversion.click_id == bindparam("click_id"),
-    Conversion.event == bindparam("event"),
+    Conversion.event_key == bindparam("event_key"),
     Conversion.dedupe_key == bindparam("dedupe_key"),
 )
 _EXISTING_LOCKED = _EXISTING.with_for_update()
@@ -277,10 +282,10 @@ def insert_conversions(conn: Connection, rows: list[dict[str, Any]]) -> set[str]
     return {row[0] for row in _INSERT_CONVERSION.insert_returning(conn, rows, "id")}
 
 
-def lock_conversion(conn: Connection, click_id: str, event: str, dedupe_key: str) -> Row[Any]:
+def lock_conversion(conn: Connection, click_id: str, event_key: str, dedupe_key: str) -> Row[Any]:
     """The existing conversion for a duplicate key, locked until the transaction ends."""
     stmt = _EXISTING_LOCKED if conn.dialect.name == "postgresql" else _EXISTING
-    params = {"click_id": click_id, "event": event, "dedupe_key": dedupe_key}
+    params = {"click_id": click_id, "event_key": event_key, "dedupe_key": dedupe_key}
     row: Row[Any] = conn.execute(stmt, params).one()  # type: ignore[assignment]
     return row
 
@@ -328,8 +333,8 @@ def update_conversion(conn: Connection, conversion_id: str, values: dict[str, An
 _INSERT_STATUS_CHANGE = DriverInsert(
     _TABLES["conversion_status_changes"],
     ("conversion_id", "at", "from_status", "to_status", "payout_delta_micros",
-     "revenue_delta_micros", "cost_delta_micros", "postback_id", "origin", "api_key_id",
-     "source"),
+     "revenue_delta_micros", "cost_delta_micros", "amount_delta_micros", "postback_id",
+     "origin", "api_key_id", "source"),
 )  # fmt: skip
 _INSERT_DELIVERY = DriverInsert(
     _TABLES["deliveries"],

@@ -70,8 +70,16 @@ class ConversionOut(Output):
         validation_alias="cost_micros",
         description="What the conversion costs under a CPA or RevShare campaign, else 0",
     )
+    amount: MicrosText | None = Field(
+        default=None,
+        validation_alias="amount_micros",
+        description="The sale value sent beside the payout (`amount`, `val`...); null if none",
+    )
     currency: str = Field(default="", description="The account currency of the amounts above")
-    original_amount: str
+    original_amount: str = Field(description="The payout as sent, in original_currency")
+    original_sale_amount: str | None = Field(
+        default=None, description="The sale value as sent, in original_currency"
+    )
     original_currency: str
     fx_rate: str
     fx_date: str | None
@@ -92,6 +100,10 @@ class StatusChangeOut(Output):
     payout_delta: MicrosText = Field(validation_alias="payout_delta_micros")
     revenue_delta: MicrosText = Field(validation_alias="revenue_delta_micros")
     cost_delta: MicrosText = Field(validation_alias="cost_delta_micros")
+    amount_delta: MicrosText = Field(
+        validation_alias="amount_delta_micros",
+        description="Of the sale value reports count (that of approved conversions)",
+    )
     postback_id: str | None = Field(description="The postback-log row of the postback that did it")
     origin: str = Field(
         description="`postback`, `pixel`, or `manual` for a change through this API"
@@ -116,7 +128,11 @@ class ConversionCreate(Input):
     event: EventName | None = Field(default=None, description="Default `conversion`")
     status: ConversionStatus | None = Field(default=None, description="Default `approved`")
     payout: Payout | None = Field(
-        default=None, description="In `currency`; the offer's payout when left out"
+        default=None,
+        description="In `currency`; the sale value when left out, else the offer's payout",
+    )
+    amount: Payout | None = Field(
+        default=None, description="The sale value, in `currency`, kept beside the payout"
     )
     currency: Currency | None = Field(
         default=None, description="Default: the offer's (with its payout), the network's, ours"
@@ -126,7 +142,9 @@ class ConversionCreate(Input):
     )
     com: Payout | None = Field(default=None, description="Commission, in `currency`")
     comperc: Amount | None = Field(
-        default=None, description="Commission as a percentage of the payout, when `com` is 0"
+        default=None,
+        description="Commission as a percentage of the sale value (of the payout when no "
+        "`amount` is given), when `com` is 0",
     )
     params: dict[ParamName, Text] = Field(default_factory=dict, max_length=MAX_PARAMS)
     test: bool = Field(default=False, description="A test conversion: no outbound postback")
@@ -150,15 +168,23 @@ class StatusChange(Input):
     payout: Payout | None = Field(
         default=None, description="A new payout in `currency`; the payout stays when left out"
     )
+    amount: Payout | None = Field(
+        default=None, description="A new sale value in `currency`; it stays when left out"
+    )
     currency: Currency | None = Field(
-        default=None, description="The currency of `payout`; default the account currency"
+        default=None,
+        description="The currency of `payout` and `amount`; default the account currency",
     )
 
     @field_validator("currency")
     @classmethod
     def _with_payout(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and info.data.get("payout") is None:
-            raise ValueError("is only used with a payout")
+        if (
+            value is not None
+            and info.data.get("payout") is None
+            and info.data.get("amount") is None
+        ):
+            raise ValueError("is only used with a payout or an amount")
         return value
 
 

@@ -192,12 +192,16 @@ def conversion_values(
     path_currency: str | None,
     account_currency: str,
 ) -> dict[str, Any]:
-    """Payout, currency, commission, event, status and txid of a conversion, with the defaults
-    a postback gets: the offer's payout (in its currency) when none is sent; else the currency
-    sent, the path's, the network's, then the account's."""
+    """Payout, sale value, currency, commission, event, status and txid of a conversion, with
+    the defaults a postback gets: the sale value as the payout when no payout is sent, the
+    offer's payout (in its currency) when neither is; else the currency sent, the path's, the
+    network's, then the account's."""
     payout = parsing.parse_payout(f)
+    amount = parsing.parse_payout(f, "amount")
     currency = parsing.parse_currency(f, rates.currencies()) if f.get("currency") else None
     sent_currency = None
+    if payout is None and amount is not None:
+        payout = amount  # PRODUCT 3.2: when no payout is sent, the sale value is also the payout
     if payout is None:
         # The offer's payout is in the offer's currency whatever currency the postback names:
         # relabelling 5 USD as 5 EUR would be wrong. The currency sent is kept in params.
@@ -206,10 +210,11 @@ def conversion_values(
     currency = currency or path_currency or network_currency
     return {
         "payout": payout,
-        "payout_explicit": f.get("payout") is not None,
+        "payout_explicit": f.get("payout") is not None or amount is not None,
+        "amount": amount,
         "currency": currency or account_currency,
         "sent_currency": sent_currency,
-        "commission": _commission(f, payout),
+        "commission": commission(f, payout if amount is None else amount),
         "event": parsing.parse_event(f),
         "status": parsing.parse_status(f, status_map),
         "status_explicit": f.get("status") is not None,
@@ -217,17 +222,19 @@ def conversion_values(
     }
 
 
-def _commission(f: Fields, payout: Decimal) -> Decimal:
-    """`com`, else `comperc` percent of the payout: never more than the payout itself."""
+def commission(f: Fields, base: Decimal) -> Decimal:
+    """`com`, else `comperc` percent of `base` (the sale value when one is sent, else the
+    payout: ClickMeter's `comperc` is a percent of `val`), never more than `base` itself."""
     com = parsing.parse_payout(f, "com")
+    what = "the sale value" if f.get("amount") else "the payout"
     if com:
-        if com > payout:
-            raise Refused(Reason.INVALID_PAYOUT, f"com {com} is more than the payout {payout}")
+        if com > base:
+            raise Refused(Reason.INVALID_PAYOUT, f"com {com} is more than {what} {base}")
         return com
     percent = parsing.parse_payout(f, "comperc")
     if percent is not None and percent > 100:
         raise Refused(Reason.INVALID_PAYOUT, f"comperc {percent} is more than 100")
-    return (payout * percent / 100) if percent else Decimal(0)
+    return (base * percent / 100) if percent else Decimal(0)
 
 
 def check_window(ctx: Context) -> None:

@@ -71,6 +71,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "rejected": ("Rejected", "number"),
     "cr": ("CR", "percent"),
     "revenue": ("Revenue", "money"),
+    "sale_amount": ("Sale amount", "money"),
     "cost": ("Cost", "money"),
     "profit": ("Profit", "money"),
     "roi": ("ROI", "percent"),

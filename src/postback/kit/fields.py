@@ -43,10 +43,9 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,49}$")]
 # A query-parameter or event name as other systems send it.
 ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\[\]-]{1,50}$")]
-# An event (goal) name as the receiver stores it: lower case, so "Install" means "install".
-EventName = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$", to_lower=True)
-]
+# An event (goal) name exactly as the receiver stores it: "LeadFormSubmit" is not
+# "leadformsubmit" (unless a network or source says its system ignores case).
+EventName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")]
 ConversionStatus = Literal["approved", "pending", "rejected", "refunded", "chargeback"]
 Currency = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{3}$", to_upper=True)

@@ -77,6 +77,11 @@ class NetworkCreate(Input):
     duplicate_modes: DuplicateModes = Field(default_factory=dict)
     aliases: Aliases = Field(default_factory=dict)
     status_map: StatusMap = Field(default_factory=dict)
+    events_case_insensitive: bool = Field(
+        default=False,
+        description="Match event names regardless of case (`Lead` is `lead`). Default: exact, "
+        "unless the template says its system ignores case",
+    )
 
     @model_validator(mode="after")
     def _one_secret_choice(self) -> NetworkCreate:
@@ -97,6 +102,7 @@ class NetworkUpdate(Patch):
     duplicate_modes: Annotated[DuplicateModes | None, NotNull] = None
     aliases: Annotated[Aliases | None, NotNull] = None
     status_map: Annotated[StatusMap | None, NotNull] = None
+    events_case_insensitive: Annotated[bool | None, NotNull] = None
     archived: Annotated[bool | None, NotNull] = None
 
 
@@ -117,6 +123,7 @@ class NetworkOut(Output):
     duplicate_modes: dict[str, str]
     aliases: dict[str, str]
     status_map: dict[str, str]
+    events_case_insensitive: bool
     archived: bool
     insecure: bool = Field(
         default=False,

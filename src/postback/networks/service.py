@@ -82,6 +82,7 @@ def _template_rules(name: str, given: set[str]) -> dict[str, Any]:
     side = network_template(name).network
     assert side is not None
     rules = {
+        "events_case_insensitive": network_template(name).events_case_insensitive,
         "aliases": dict(side.aliases),
         "status_map": dict(side.status_map),
         "duplicate_mode": side.duplicate_mode,

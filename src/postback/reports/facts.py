@@ -30,9 +30,11 @@ CONV_METRICS = (
     "chargeback",
     "revenue_micros",
     "cost_micros",  # what conversions cost (CPA, RevShare); clicks carry their own cost
+    "amount_micros",  # the sale value, recognised like revenue (conversions/ledger.py)
 )
 REVENUE = CONV_METRICS.index("revenue_micros")
 CONV_COST = CONV_METRICS.index("cost_micros")
+SALE_AMOUNT = CONV_METRICS.index("amount_micros")
 CLICK_METRICS = ("clicks", "unique_clicks", "cost_micros")
 _STATUS_SLOT = {s: i for i, s in enumerate(CONV_METRICS[1:REVENUE], start=1)}
 
@@ -114,7 +116,11 @@ def click_facts(
 
 
 def ledger_vector(
-    from_status: str | None, to_status: str, revenue_delta: int, cost_delta: int
+    from_status: str | None,
+    to_status: str,
+    revenue_delta: int,
+    cost_delta: int,
+    amount_delta: int = 0,
 ) -> tuple[int, ...]:
     """What one ledger row changes: the first row creates the conversion; later ones move it
     from one status to another. Their sum is the conversion's current state."""
@@ -129,6 +135,7 @@ def ledger_vector(
         vec[_STATUS_SLOT[to_status]] += 1
     vec[REVENUE] = revenue_delta
     vec[CONV_COST] = cost_delta
+    vec[SALE_AMOUNT] = amount_delta or 0
     return tuple(vec)
 
 
@@ -139,7 +146,11 @@ def ledger_facts(
     the conversion's time, 1 by its click's time."""
     for row in rows:
         vec = ledger_vector(
-            row.from_status, row.to_status, row.revenue_delta_micros, row.cost_delta_micros
+            row.from_status,
+            row.to_status,
+            row.revenue_delta_micros,
+            row.cost_delta_micros,
+            row.amount_delta_micros,
         )
         dims = dims_of(row, network_of)
         dims["source"] = row.source

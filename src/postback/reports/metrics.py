@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from postback.kit.money import MICROS
-from postback.reports.facts import CONV_COST, CONV_METRICS, REVENUE
+from postback.reports.facts import CONV_COST, CONV_METRICS, REVENUE, SALE_AMOUNT
 
 # (name, slot) of the status counts, written as they are.
 _COUNTS = tuple((name, i) for i, name in enumerate(CONV_METRICS[1:REVENUE], start=1))
@@ -33,6 +33,7 @@ CONVERSION_FIELDS = (
     "chargeback",
     "cr",
     "revenue",
+    "sale_amount",
     "profit",
     "roi",
     "epc",
@@ -155,6 +156,7 @@ def _conversion_metrics(sums: Sums, basis: int, clicks: int, click_cost: int) ->
         out[name] = vec[i]
     out["cr"] = ratio(conversions * 100, clicks, 2)
     out["revenue"] = money(revenue)
+    out["sale_amount"] = money(vec[SALE_AMOUNT])
     out["profit"] = money(profit)
     out["roi"] = ratio(profit * 100, cost, 2)
     out["epc"] = ratio(revenue, clicks * MICROS, 6)

@@ -146,6 +146,7 @@ def _ledger_select() -> Any:
             ConversionStatusChange.to_status,
             ConversionStatusChange.revenue_delta_micros,
             ConversionStatusChange.cost_delta_micros,
+            ConversionStatusChange.amount_delta_micros,
             ConversionStatusChange.source,
             Conversion.created_at.label("conv_at"),
             Conversion.click_at,

@@ -44,6 +44,7 @@ OUTBOUND_MACROS = frozenset(
         "status",
         "txid",
         "payout",
+        "amount",
         "currency",
     }
 )
@@ -128,6 +129,9 @@ class Template(Strict):
     docs: list[Annotated[str, StringConstraints(pattern=r"^(https?://|docs/)")]] = Field(
         min_length=1
     )
+    # Event names match exactly (Knorex: "the Name matches exactly what is passed"); a system
+    # whose docs say it ignores their case sets this, and its networks and sources inherit it.
+    events_case_insensitive: bool = False
     source: SourceSide | None = None
     network: NetworkSide | None = None
 

@@ -79,6 +79,11 @@ class TrafficSourceCreate(Input):
     postback_signing_secret: WebhookSecret | None = Field(
         default=None, description="Sign postbacks the Standard Webhooks way (sent as POST)"
     )
+    events_case_insensitive: bool = Field(
+        default=False,
+        description="postback_events match regardless of case. Default: exact, unless the "
+        "template says its system ignores case",
+    )
     postback_skip_flags: FlagList = Field(default_factory=list, description=SKIP_HELP)
 
 
@@ -94,6 +99,7 @@ class TrafficSourceUpdate(Patch):
     postback_statuses: Annotated[StatusList | None, NotNull] = None
     postback_status_names: Annotated[StatusNames | None, NotNull] = None
     postback_signing_secret: WebhookSecret | None = None
+    events_case_insensitive: Annotated[bool | None, NotNull] = None
     postback_skip_flags: Annotated[FlagList | None, NotNull] = None
     archived: Annotated[bool | None, NotNull] = None
 
@@ -114,6 +120,7 @@ class TrafficSourceOut(Output):
         description="Set when the receiver said 410 Gone or failed for days; an edit clears it"
     )
     postback_disabled_reason: str | None
+    events_case_insensitive: bool
     archived: bool
     created_at: UtcDatetime
     updated_at: UtcDatetime

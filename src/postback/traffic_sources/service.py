@@ -29,6 +29,8 @@ def create(session: Session, body: TrafficSourceCreate) -> TrafficSource:
         data["external_id_param"] = template.source.click_param
     if template.source and template.source.cost_param and "cost_param" not in given:
         data["cost_param"] = template.source.cost_param
+    if "events_case_insensitive" not in given:
+        data["events_case_insensitive"] = template.events_case_insensitive
     data.update(_generated_postback(template, body.model_dump(include=given)))
     data["postback_skip_flags"] = flags.mask_of(body.postback_skip_flags)
     if data.get("postback_url"):
@@ -102,6 +104,8 @@ def update(session: Session, source_id: int, body: TrafficSourceUpdate) -> Traff
     if "template" in changes or generate:
         template = source_template(changes.get("template", source.template))
         changes.update(_generated_postback(template, {**changes, **generate}))
+        if "template" in changes and "events_case_insensitive" not in changes:
+            changes["events_case_insensitive"] = template.events_case_insensitive
     url = changes.get("postback_url", source.postback_url)
     if url and ("postback_url" in changes or "template" in changes):
         linter.enforce("postback_url", lint_postback(url, changes.get("template", source.template)))

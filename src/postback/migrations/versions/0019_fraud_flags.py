@@ -10,8 +10,8 @@ On PostgreSQL adding a column with a constant default rewrites nothing; the roll
 rebuilt in place. SQLite cannot change a primary key, so each rollup is copied into a new
 WITHOUT ROWID table (like migration 0005).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 """
 
 import importlib
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import Connection
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -86,9 +86,9 @@ def upgrade() -> None:
     )
     for table, keys in ROLLUPS.items():
         _rekey(bind, table, (*keys, "flags"))
-    # 0017's move of the manual conversions' folded rows to their source folds with today's
+    # 0018's move of the manual conversions' folded rows to their source folds with today's
     # code, so it runs once the rollups have today's keys: here.
-    pixel = importlib.import_module("postback.migrations.versions.0017_conversion_source_pixel")
+    pixel = importlib.import_module("postback.migrations.versions.0018_conversion_source_pixel")
     pixel.move_manual_rows(bind)
 
 

@@ -10,8 +10,8 @@
   moved to `manual` by the aggregator's own fold, so reports over ranges folded before the
   upgrade stay exact.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 from collections.abc import Sequence
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import Connection
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -66,7 +66,7 @@ def upgrade() -> None:
         _rekey(bind, name, keys)
     # move_manual_rows folds with the aggregator's current code, which writes the rollups' keys
     # as they are at the head: it runs at the end of the last migration that changes those
-    # keys (0018, the fraud flags), not here.
+    # keys (0019, the fraud flags), not here.
 
 
 def _rekey(bind: Connection, name: str, keys: Sequence[str]) -> None:
