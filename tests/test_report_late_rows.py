@@ -159,6 +159,36 @@ def test_a_fold_waits_for_a_writer_that_read_the_old_claim(engine: Engine) -> No
     check(engine)
 
 
+def test_a_fold_waits_for_a_writer_that_found_no_watermark_row(engine: Engine) -> None:
+    """The watermark row is gone (the tables were wiped): a click's trigger then has no row to
+    lock and no claim to compare with. The claim that makes the row again must wait for that
+    writer, or the fold passes the click before it commits and no entry names it."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM report_watermarks"))
+    cfg, rng = setup_rows(engine)
+    writer = engine.connect()
+    transaction = writer.begin()
+    add_click(writer, cfg, rng, BASE - timedelta(seconds=5))
+    done = threading.Event()
+
+    def fold() -> None:
+        Aggregator(engine).catch_up(BASE)
+        done.set()
+
+    thread = threading.Thread(target=fold)
+    thread.start()
+    time.sleep(1)  # time for the fold to pass the click, had it not waited
+    waited = not done.is_set()
+    transaction.commit()
+    writer.close()
+    thread.join(timeout=20)
+    assert done.is_set()
+    Aggregator(engine).catch_up(BASE + timedelta(minutes=1))
+    assert folded_clicks(engine) == 1
+    assert waited  # the claim waited for the open writer
+    check(engine)
+
+
 def test_two_aggregators_racing_with_late_rows_never_double_count(
     engine: Engine, server: LiveServer
 ) -> None:

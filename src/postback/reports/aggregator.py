@@ -42,6 +42,7 @@ import functools
 import gc
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -70,9 +71,11 @@ ROWS = 5_000
 SERVER_SHARE = 0.5
 CHUNK = 20_000  # rollup rows per write statement
 RETRIES = 5  # a fold another aggregator overtook (PostgreSQL serialization failure)
+BACKOFF = 0.01  # seconds: up to this much, doubled per try, between those tries
 
 # PostgreSQL's serialization failure and deadlock: another aggregator got there first.
-RETRYABLE = {"40001", "40P01"}
+SERIALIZATION_FAILURE = "40001"
+RETRYABLE = {SERIALIZATION_FAILURE, "40P01"}
 
 Acc = dict[tuple[Any, ...], list[int]]
 Visitor = tuple[int, str, int]
@@ -396,10 +399,28 @@ class Aggregator:
                     isolating = True
                     continue
                 state = getattr(getattr(exc, "orig", None), "sqlstate", None)
-                if state not in RETRYABLE or attempt + 1 == RETRIES:
+                if state not in RETRYABLE:
                     raise
+                if attempt + 1 == RETRIES:
+                    if state != SERIALIZATION_FAILURE:
+                        raise
+                    return self._overtaken(exc)
                 log.info("report fold overtaken by another aggregator; folding again")
+                # Jittered: two aggregators retrying in step overtake each other again.
+                time.sleep(random.uniform(0, BACKOFF * 2**attempt))
         raise AssertionError("unreachable")
+
+    def _overtaken(self, exc: Exception) -> tuple[datetime, int]:
+        """Every try was overtaken: another aggregator's claims and folds committed meanwhile,
+        so it is folding (each overtaking commit moved its claim or its watermark on). Leave it
+        the work: return the watermark as it is, nothing folded here. Before the first fold
+        there is no watermark to return, so the error stands."""
+        with self.engine.connect() as conn:
+            mark = queries.read_watermark(conn)
+        if mark is None:
+            raise exc
+        log.info("report fold overtaken %d times; another aggregator is folding", RETRIES)
+        return mark, 0
 
     def _fold(self, target: datetime, isolating: bool = False) -> tuple[datetime, int]:
         cached, self._seen = self._seen, None

@@ -385,13 +385,31 @@ def claim(conn: Connection, until: datetime) -> None:
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     found = conn.execute(query).one_or_none()
-    if found is None:  # the row is made by migration 0012; only a wiped table lacks it
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        conn.execute(insert(table).values(name=WATERMARK).on_conflict_do_nothing())
+    if found is None:  # the row is made by migration 0014; only a wiped table lacks it
+        _recreate_watermark(conn)
         found = conn.execute(query).one()
     if found[0] is None or found[0] < until:
         update = table.update().where(table.c.name == WATERMARK)
         conn.execute(update.values(claimed_until=until))
+
+
+# The tables whose inserts the late-row triggers watch (migration 0014).
+WATCHED_TABLES = ("clicks", "conversion_status_changes")
+
+
+def _recreate_watermark(conn: Connection) -> None:
+    """Make the watermark row again. A writer whose trigger ran while it was missing locked
+    nothing and named no late row, so no claim would wait for it and its rows, stamped before
+    the claim and committed after the fold's snapshot, would never be folded. On PostgreSQL a
+    SHARE lock on the watched tables waits for every such writer to commit and holds new ones
+    off until the row is committed, so they find it. On SQLite the write lock does the same."""
+    table: Table = ReportWatermark.__table__  # type: ignore[assignment]
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"LOCK TABLE {', '.join(WATCHED_TABLES)} IN SHARE MODE")
+        insert: Any = postgresql.insert
+    else:
+        insert = sqlite.insert
+    conn.execute(insert(table).values(name=WATERMARK).on_conflict_do_nothing())
 
 
 def write_watermark(conn: Connection, until: datetime) -> None:
