@@ -377,6 +377,8 @@ class Aggregator:
         # The visitors of the watermark's UTC day, as this aggregator left them: reused while
         # the watermark is still where it put it (no other aggregator has folded since).
         self._seen: tuple[datetime, set[Visitor]] | None = None
+        # The last fold left late entries unread (more than ROWS were waiting): fold again.
+        self._more_late = False
 
     def fold_once(self, until: datetime | None = None) -> tuple[datetime, int]:
         """Fold at most ROWS clicks and ROWS ledger rows towards `until` (default: now - LAG),
@@ -424,6 +426,7 @@ class Aggregator:
 
     def _fold(self, target: datetime, isolating: bool = False) -> tuple[datetime, int]:
         cached, self._seen = self._seen, None
+        self._more_late = False
         with self._snapshot() as conn:
             prev = queries.read_watermark(conn, lock=True)
             start = prev if prev is not None else (queries.first_activity(conn) or target)
@@ -444,6 +447,11 @@ class Aggregator:
                 else:
                     count = fold(conn, start, new, seen, late)
             queries.drop_late_entries(conn, *late)
+            # Entries left unread (more than ROWS were waiting) wait for the next fold; those
+            # of rows the range has just folded must not (queries.drop_late_entries_between).
+            self._more_late = max(len(late[0]), len(late[1])) >= self.rows
+            if self._more_late and new > start:
+                queries.drop_late_entries_between(conn, start, new)
             queries.write_watermark(conn, new)
         day = q_of(new) // PER_DAY
         if q_of(start) // PER_DAY != day or late[0]:
@@ -489,7 +497,7 @@ class Aggregator:
             total += count
             if progress is not None:
                 progress(mark, count)
-            if mark >= target:
+            if mark >= target and not self._more_late:
                 return total
             if share < 1.0:
                 time.sleep((time.monotonic() - started) * (1 - share) / share)
