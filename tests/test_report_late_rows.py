@@ -159,6 +159,36 @@ def test_a_fold_waits_for_a_writer_that_read_the_old_claim(engine: Engine) -> No
     check(engine)
 
 
+def test_a_fold_waits_for_a_writer_that_found_no_watermark_row(engine: Engine) -> None:
+    """The watermark row is gone (the tables were wiped): a click's trigger then has no row to
+    lock and no claim to compare with. The claim that makes the row again must wait for that
+    writer, or the fold passes the click before it commits and no entry names it."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM report_watermarks"))
+    cfg, rng = setup_rows(engine)
+    writer = engine.connect()
+    transaction = writer.begin()
+    add_click(writer, cfg, rng, BASE - timedelta(seconds=5))
+    done = threading.Event()
+
+    def fold() -> None:
+        Aggregator(engine).catch_up(BASE)
+        done.set()
+
+    thread = threading.Thread(target=fold)
+    thread.start()
+    time.sleep(1)  # time for the fold to pass the click, had it not waited
+    waited = not done.is_set()
+    transaction.commit()
+    writer.close()
+    thread.join(timeout=20)
+    assert done.is_set()
+    Aggregator(engine).catch_up(BASE + timedelta(minutes=1))
+    assert folded_clicks(engine) == 1
+    assert waited  # the claim waited for the open writer
+    check(engine)
+
+
 def test_two_aggregators_racing_with_late_rows_never_double_count(
     engine: Engine, server: LiveServer
 ) -> None:
@@ -263,3 +293,32 @@ def test_a_postback_is_stamped_when_its_body_is_in(live: LiveServer, http: httpx
         [change] = s.scalars(select(ConversionStatusChange)).all()
     assert conv.created_at >= sent - timedelta(milliseconds=5)
     assert change.at == conv.created_at
+
+
+def test_more_late_rows_than_a_fold_reads_are_each_folded_once(engine: Engine) -> None:
+    """More late entries wait than one fold reads (ROWS), and one of the unread ones names a
+    row inside the range that fold covers: the range folds it, and its entry must not make a
+    later fold take it again. catch_up also goes on until no late entry is left."""
+    cfg, rng = setup_rows(engine)
+    now = BASE + timedelta(hours=2)
+    with engine.begin() as conn:
+        for minute in range(1, 7):  # ahead of the watermark, stamped before the claim below
+            add_click(conn, cfg, rng, now + timedelta(minutes=minute))
+    aggregator = Aggregator(engine, rows=2)
+    aggregator.catch_up(now)
+    aggregator.fold_once(now + timedelta(minutes=10))  # claims +10 min, folds only 2 clicks
+    with engine.begin() as conn:
+        for seconds in (50, 40, 30, 20):  # late: before the watermark
+            add_click(conn, cfg, rng, now - timedelta(seconds=seconds))
+        # Stamped after the watermark but before the claim: late too, in the next range, and
+        # its entry sorts after the four above, so the next fold does not read it.
+        inside = add_click(conn, cfg, rng, now + timedelta(minutes=4, seconds=30))
+        add_conversion(
+            conn, inside, now + timedelta(minutes=5), cfg.terms[inside["campaign_id"]], "approved"
+        )
+    with engine.connect() as conn:
+        waiting = conn.execute(text("SELECT count(*) FROM report_late_rows")).scalar_one()
+    assert waiting == 6  # 5 clicks and the ledger row
+    aggregator.catch_up(now + timedelta(minutes=10))
+    assert folded_clicks(engine) == 11
+    check(engine)

@@ -42,6 +42,7 @@ import functools
 import gc
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -70,9 +71,11 @@ ROWS = 5_000
 SERVER_SHARE = 0.5
 CHUNK = 20_000  # rollup rows per write statement
 RETRIES = 5  # a fold another aggregator overtook (PostgreSQL serialization failure)
+BACKOFF = 0.01  # seconds: up to this much, doubled per try, between those tries
 
 # PostgreSQL's serialization failure and deadlock: another aggregator got there first.
-RETRYABLE = {"40001", "40P01"}
+SERIALIZATION_FAILURE = "40001"
+RETRYABLE = {SERIALIZATION_FAILURE, "40P01"}
 
 Acc = dict[tuple[Any, ...], list[int]]
 Visitor = tuple[int, str, int]
@@ -379,6 +382,8 @@ class Aggregator:
         # The visitors of the watermark's UTC day, as this aggregator left them: reused while
         # the watermark is still where it put it (no other aggregator has folded since).
         self._seen: tuple[datetime, set[Visitor]] | None = None
+        # The last fold left late entries unread (more than ROWS were waiting): fold again.
+        self._more_late = False
 
     def fold_once(self, until: datetime | None = None) -> tuple[datetime, int]:
         """Fold at most ROWS clicks and ROWS ledger rows towards `until` (default: now - LAG),
@@ -401,13 +406,32 @@ class Aggregator:
                     isolating = True
                     continue
                 state = getattr(getattr(exc, "orig", None), "sqlstate", None)
-                if state not in RETRYABLE or attempt + 1 == RETRIES:
+                if state not in RETRYABLE:
                     raise
+                if attempt + 1 == RETRIES:
+                    if state != SERIALIZATION_FAILURE:
+                        raise
+                    return self._overtaken(exc)
                 log.info("report fold overtaken by another aggregator; folding again")
+                # Jittered: two aggregators retrying in step overtake each other again.
+                time.sleep(random.uniform(0, BACKOFF * 2**attempt))
         raise AssertionError("unreachable")
+
+    def _overtaken(self, exc: Exception) -> tuple[datetime, int]:
+        """Every try was overtaken: another aggregator's claims and folds committed meanwhile,
+        so it is folding (each overtaking commit moved its claim or its watermark on). Leave it
+        the work: return the watermark as it is, nothing folded here. Before the first fold
+        there is no watermark to return, so the error stands."""
+        with self.engine.connect() as conn:
+            mark = queries.read_watermark(conn)
+        if mark is None:
+            raise exc
+        log.info("report fold overtaken %d times; another aggregator is folding", RETRIES)
+        return mark, 0
 
     def _fold(self, target: datetime, isolating: bool = False) -> tuple[datetime, int]:
         cached, self._seen = self._seen, None
+        self._more_late = False
         with self._snapshot() as conn:
             prev = queries.read_watermark(conn, lock=True)
             start = prev if prev is not None else (queries.first_activity(conn) or target)
@@ -428,6 +452,11 @@ class Aggregator:
                 else:
                     count = fold(conn, start, new, seen, late)
             queries.drop_late_entries(conn, *late)
+            # Entries left unread (more than ROWS were waiting) wait for the next fold; those
+            # of rows the range has just folded must not (queries.drop_late_entries_between).
+            self._more_late = max(len(late[0]), len(late[1])) >= self.rows
+            if self._more_late and new > start:
+                queries.drop_late_entries_between(conn, start, new)
             queries.write_watermark(conn, new)
         day = q_of(new) // PER_DAY
         if q_of(start) // PER_DAY != day or late[0]:
@@ -473,7 +502,7 @@ class Aggregator:
             total += count
             if progress is not None:
                 progress(mark, count)
-            if mark >= target:
+            if mark >= target and not self._more_late:
                 return total
             if share < 1.0:
                 time.sleep((time.monotonic() - started) * (1 - share) / share)

@@ -388,13 +388,31 @@ def claim(conn: Connection, until: datetime) -> None:
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     found = conn.execute(query).one_or_none()
-    if found is None:  # the row is made by migration 0012; only a wiped table lacks it
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        conn.execute(insert(table).values(name=WATERMARK).on_conflict_do_nothing())
+    if found is None:  # the row is made by migration 0014; only a wiped table lacks it
+        _recreate_watermark(conn)
         found = conn.execute(query).one()
     if found[0] is None or found[0] < until:
         update = table.update().where(table.c.name == WATERMARK)
         conn.execute(update.values(claimed_until=until))
+
+
+# The tables whose inserts the late-row triggers watch (migration 0014).
+WATCHED_TABLES = ("clicks", "conversion_status_changes")
+
+
+def _recreate_watermark(conn: Connection) -> None:
+    """Make the watermark row again. A writer whose trigger ran while it was missing locked
+    nothing and named no late row, so no claim would wait for it and its rows, stamped before
+    the claim and committed after the fold's snapshot, would never be folded. On PostgreSQL a
+    SHARE lock on the watched tables waits for every such writer to commit and holds new ones
+    off until the row is committed, so they find it. On SQLite the write lock does the same."""
+    table: Table = ReportWatermark.__table__  # type: ignore[assignment]
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"LOCK TABLE {', '.join(WATCHED_TABLES)} IN SHARE MODE")
+        insert: Any = postgresql.insert
+    else:
+        insert = sqlite.insert
+    conn.execute(insert(table).values(name=WATERMARK).on_conflict_do_nothing())
 
 
 def write_watermark(conn: Connection, until: datetime) -> None:
@@ -419,6 +437,25 @@ def drop_late_entries(conn: Connection, clicks: Sequence[str], ledger: Sequence[
         for i in range(0, len(ids), IN_LIST_MAX):
             chunk = ids[i : i + IN_LIST_MAX]
             conn.execute(table.delete().where(table.c.kind == kind, table.c.row_id.in_(chunk)))
+
+
+def drop_late_entries_between(conn: Connection, since: datetime, until: datetime) -> None:
+    """Forget the late entries of rows stamped in [since, until), which a fold's range has just
+    folded. Needed when the fold read only some of the entries: one it did not read, for a row
+    the range folded, would otherwise make a later fold take that row again (its stamp is then
+    before the watermark) and count it twice."""
+    late: Table = ReportLateRow.__table__  # type: ignore[assignment]
+    clicks = select(Click.id).where(
+        Click.id >= ulid_floor(since - ID_SLACK),
+        Click.id < ulid_floor(until + ID_SLACK),
+        Click.created_at >= since,
+        Click.created_at < until,
+    )
+    changes = select(cast(ConversionStatusChange.id, String)).where(
+        ConversionStatusChange.at >= since, ConversionStatusChange.at < until
+    )
+    for kind, rows in (("click", clicks), ("ledger", changes)):
+        conn.execute(late.delete().where(late.c.kind == kind, late.c.row_id.in_(rows)))
 
 
 def visitor_counted(conn: Connection, campaign: int, ip: str, day: int, click_id: str) -> bool:
