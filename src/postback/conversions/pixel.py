@@ -22,7 +22,7 @@ from postback.config import Settings
 from postback.conversions import parsing, repository, service
 from postback.conversions.parsing import Fields, Refused
 from postback.conversions.reasons import Reason
-from postback.conversions.recording import PIXEL, Origin, Recording, make_draft, settle
+from postback.conversions.recording import PIXEL, make_draft, settle
 from postback.conversions.records import NetworkConfig, Outcome, PostbackRequest
 from postback.conversions.service import Context, Step
 from postback.kit.cache import TTLCache
@@ -115,24 +115,6 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def _recording(ctx: PixelContext) -> Recording:
-    assert ctx.click is not None and ctx.pixel is not None
-    return Recording(
-        conn=ctx.conn,
-        click=ctx.click,
-        network=ctx.network,
-        values=ctx.values,
-        params=ctx.fields.params,
-        account_currency=ctx.settings.account_currency,
-        at=ctx.request.received_at,
-        origin=Origin(PIXEL, postback_id=ctx.log_id),
-        is_test=ctx.click.is_test,
-        max_rate_age=ctx.settings.fx_max_rate_age,
-        fires=ctx.pixel.fires_postbacks,
-        user_ip=ctx.request.source_ip,  # the browser's own: compared with the click's (fraud)
-    )
-
-
 def process(
     conn: Connection,
     request: PostbackRequest,
@@ -146,7 +128,7 @@ def process(
     try:
         for step in STEPS:
             step(ctx)
-        draft = make_draft(_recording(ctx))
+        draft = make_draft(service.recording(ctx, PIXEL))
         outcome = settle(draft, repository.insert_conversion(conn, draft.row))
     except Refused as refused:
         outcome = Outcome(refused.reason, refused.detail)

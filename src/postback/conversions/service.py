@@ -268,7 +268,9 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def _recording(ctx: Context) -> Recording:
+def recording(ctx: Context, origin: str = "postback") -> Recording:
+    """What the pipeline learnt, as the conversion to record (the pixel's too, conversions/
+    pixel.py, with its own origin)."""
     assert ctx.click is not None
     return Recording(
         conn=ctx.conn,
@@ -278,7 +280,7 @@ def _recording(ctx: Context) -> Recording:
         params=ctx.fields.params,
         account_currency=ctx.settings.account_currency,
         at=ctx.request.received_at,
-        origin=Origin("postback", postback_id=ctx.log_id),
+        origin=Origin(origin, postback_id=ctx.log_id),
         is_test=ctx.click.is_test,
         max_rate_age=ctx.settings.fx_max_rate_age,
     )
@@ -331,7 +333,7 @@ def begin(
             step(ctx)
             if trace is not None:
                 trace.append((step.__name__, "pass", ""))
-        return Pending(ctx, draft=make_draft(_recording(ctx)))
+        return Pending(ctx, draft=make_draft(recording(ctx)))
     except Refused as refused:
         return Pending(ctx, refused=refused)
 
