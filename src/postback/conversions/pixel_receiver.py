@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 import struct
-from datetime import UTC, datetime
 from functools import lru_cache
 
 from postback.conversions import pixel, service
 from postback.conversions.parsing import CLICKID_NAMES, Refused
 from postback.conversions.reasons import Reason
-from postback.conversions.receiver import MAX_PARAMS, bound_request
+from postback.conversions.receiver import MAX_PARAMS, bound_request, inbound_request
 from postback.conversions.records import Outcome, PostbackRequest
-from postback.kit.asgi import Receive, Scope, Send, client_ip, header, query_pairs, without_nul
+from postback.kit.asgi import Receive, Scope, Send, header, query_pairs, without_nul
 from postback.runtime import Runtime
 
 log = logging.getLogger("postback.pixel")
@@ -49,15 +48,7 @@ _GIF_HEADERS = [
 
 
 async def handle_pixel(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
-    request = PostbackRequest(
-        received_at=datetime.now(UTC),
-        method=scope["method"],
-        path=scope["path"],
-        query=scope["query_string"].decode("latin-1"),
-        body="",
-        source_ip=client_ip(scope, rt.trusted_proxies),
-        params={},
-    )
+    request = inbound_request(rt, scope)
     bound_request(request)
     try:
         if request.method != "GET":

@@ -70,9 +70,9 @@ def route(path: str) -> tuple[str | None, str | None] | None:
     return None
 
 
-async def handle_postback(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
-    wants_json = "application/json" in (header(scope, b"accept") or "")
-    request = PostbackRequest(
+def inbound_request(rt: Runtime, scope: Scope) -> PostbackRequest:
+    """What the postback log keeps of a request, before its body is read (the pixel's too)."""
+    return PostbackRequest(
         received_at=datetime.now(UTC),
         method=scope["method"],
         path=scope["path"],
@@ -83,6 +83,11 @@ async def handle_postback(rt: Runtime, scope: Scope, receive: Receive, send: Sen
         signature=header(scope, b"x-postback-signature"),
         signature_timestamp=header(scope, b"x-postback-timestamp"),
     )
+
+
+async def handle_postback(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
+    wants_json = "application/json" in (header(scope, b"accept") or "")
+    request = inbound_request(rt, scope)
     bound_request(request)
     refused: Refused | None = None
     try:
